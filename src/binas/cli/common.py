@@ -1,0 +1,40 @@
+"""Options every `binas` command shares, and turning them into a `RunConfig` and a run directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from binas.config.io import apply_overrides, from_dict, load_yaml
+from binas.config.schema import RunConfig
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE.yaml --set key=value ... --seed N --device D --out DIR --quiet`."""
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML config file (see `binas/config/presets/`)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set search.epochs=5 (repeatable)")
+    parser.add_argument("--seed", type=int, help="random seed (config key `seed`)")
+    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N (config key `device`)")
+    parser.add_argument("--out", metavar="DIR", help="write results here (default: a new runs/<date>-... dir)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+
+
+def resolve_config(args: argparse.Namespace, shortcuts: dict[str, Any]) -> RunConfig:
+    """YAML file, then `--set` overrides, then the command's own flags (`shortcuts`: dotted key -> value)."""
+    data = load_yaml(args.config) if args.config else {}
+    data = apply_overrides(data, args.overrides)
+    flags = {"seed": args.seed, "device": args.device, **shortcuts}
+    data = apply_overrides(data, [f"{k}={_yaml_value(v)}" for k, v in flags.items() if v is not None])
+    return from_dict(RunConfig, data)
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | Path):
+        import json
+
+        return json.dumps(str(value))
+    return str(value)

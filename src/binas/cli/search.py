@@ -1,0 +1,54 @@
+"""`binas search`: run a search method and write its run directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from binas.cli.common import add_common_options, resolve_config
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search a cell architecture", description=__doc__)
+    p.add_argument("--method", help="darts | pc-darts | random | ... (config key search.method)")
+    p.add_argument("--dataset", help="digits (bundled, default) | cifar10 | imagenet | synthetic")
+    p.add_argument("--data-dir", help="folder of a local data set (cifar10, imagenet)")
+    p.add_argument("--epochs", type=int, help="search epochs (config key search.epochs)")
+    p.add_argument("--binary", action="store_true", default=None, help="search the 1-bit supernet")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search in RUN_DIR")
+    add_common_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from binas import api
+    from binas.engine.rundir import make_run_dir
+    from binas.engine.runtime import broadcast_object, setup_runtime
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        cfg = api.load_run_config(run_dir)
+    else:
+        cfg = resolve_config(args, {
+            "search.method": args.method, "data.name": args.dataset, "data.data_dir": args.data_dir,
+            "search.epochs": args.epochs, "search.binary": args.binary,
+        })
+        cfg, _ = api.resolve_search_options(cfg)
+    runtime = setup_runtime(args.device or cfg.device, cfg.seed, num_threads=cfg.num_threads)
+    if not args.resume:
+        run_dir = broadcast_object(
+            make_run_dir(method=cfg.search.method, out=args.out) if runtime.is_main else None
+        )
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        result = api.search(cfg, run_dir, resume=bool(args.resume), progress=progress, runtime=runtime)
+    except KeyboardInterrupt:
+        print(f"interrupted; continue with: binas search --resume {run_dir}", file=sys.stderr)
+        raise
+    if runtime.is_main:
+        print(f"method      {cfg.search.method}")
+        print(f"epochs      {result.epochs}  ({result.seconds:.1f} s)")
+        print(f"genotype    {result.genotype}")
+        print(f"run dir     {run_dir}")
+    return 0

@@ -1,0 +1,122 @@
+"""Typed run configuration: nested frozen dataclasses, loaded strictly from YAML (`binas.config.io`).
+
+Each component receives only its own section. Method-specific search options live in
+`search.options` and are validated against the chosen strategy's own config class
+(`STRATEGIES.get(method).Config`), so a new strategy adds its options without touching this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from binas.quant.policy import BinarizationPolicy
+from binas.space.supernet import SupernetConfig
+
+# Search optimiser defaults: DARTS (Liu et al., ICLR 2019), CIFAR-10 search setting (spec §5.7 [Inf]).
+W_LR = 0.025
+W_LR_MIN = 0.001
+W_MOMENTUM = 0.9
+W_WEIGHT_DECAY = 3e-4
+GRAD_CLIP = 5.0
+ARCH_LR = 3e-4
+ARCH_BETAS = (0.5, 0.999)
+ARCH_WEIGHT_DECAY = 1e-3
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set, where, at what size, and how the search splits it.
+
+    Attributes:
+        name: data set registry name (`digits` is bundled; `cifar10`, `imagenet` read `data_dir`).
+        data_dir: folder of a local data set.
+        image_size: resize to this size (None: the data set's default; digits 16).
+        train_portion: fraction of the training split that trains weights during search (rest: alpha).
+        augment: random crop + flip of training batches.
+        max_train_samples: use only the first N training samples (quick runs on big data sets).
+        num_workers: DataLoader worker processes (0 = in the main process).
+    """
+
+    name: str = "digits"
+    data_dir: str | None = None
+    image_size: int | None = None
+    train_portion: float = 0.5
+    augment: bool = True
+    max_train_samples: int | None = None
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """The search space and the supernet's shape; digits-sized defaults (full size: `presets/`).
+
+    `policy` is the binarization of the 1-bit supernet (spec A8): `released` (the official code) or
+    `strict` (every cell conv 1-bit); `real` searches a real-valued supernet.
+    """
+
+    channels: int = 8
+    layers: int = 5
+    steps: int = 4
+    multiplier: int = 4
+    stem_multiplier: int = 3
+    family: Literal["darts", "dcp"] = "darts"
+    stem: Literal["cifar", "imagenet"] = "cifar"
+    policy: Literal["real", "released", "strict"] = "released"
+    act_quantizer: Literal["approx_sign", "ste_sign"] = "approx_sign"
+    weight_quantizer: Literal["mean_abs", "learned_scale"] = "mean_abs"
+
+    def supernet(self, partial_channels: int = 1) -> SupernetConfig:
+        return SupernetConfig(
+            channels=self.channels, layers=self.layers, steps=self.steps, multiplier=self.multiplier,
+            stem_multiplier=self.stem_multiplier, family=self.family, partial_channels=partial_channels,
+            stem=self.stem,
+        )
+
+    def binary_policy(self) -> BinarizationPolicy:
+        return BinarizationPolicy.preset(
+            self.policy, act_quantizer=self.act_quantizer, weight_quantizer=self.weight_quantizer
+        )
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Settings every search strategy shares, plus `options` for the chosen method.
+
+    Attributes:
+        method: strategy registry name (`darts`, `pc-darts`, `random`, ...).
+        epochs: search epochs (strategies with a fixed schedule may define their own length).
+        batch_size: mini-batch size for weights and architecture.
+        binary: search the 1-bit supernet (with `space.policy`) instead of the real one.
+        w_optimizer, w_lr, w_lr_min, w_momentum, w_weight_decay, grad_clip: supernet weights
+            (SGD + cosine from w_lr to w_lr_min, DARTS defaults).
+        arch_lr, arch_betas, arch_weight_decay: Adam on the architecture parameters (DARTS defaults).
+        options: method-specific options, validated against the strategy's `Config` dataclass.
+    """
+
+    method: str = "darts"
+    epochs: int = 10
+    batch_size: int = 64
+    binary: bool = False
+    w_optimizer: Literal["sgd", "adam"] = "sgd"
+    w_lr: float = W_LR
+    w_lr_min: float = W_LR_MIN
+    w_momentum: float = W_MOMENTUM
+    w_weight_decay: float = W_WEIGHT_DECAY
+    grad_clip: float = GRAD_CLIP
+    arch_lr: float = ARCH_LR
+    arch_betas: tuple[float, float] = ARCH_BETAS
+    arch_weight_decay: float = ARCH_WEIGHT_DECAY
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a `binas` command needs. Only the CLI sees the whole object."""
+
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)

@@ -1,0 +1,136 @@
+"""`EpochLoop`: what a strategy may ask of the engine inside one epoch.
+
+Batches arrive on the run's device, in an order fixed by (seed, epoch, stream), augmented when asked,
+with a progress bar; losses are checked for NaN/inf; gradients are averaged over torchrun ranks.
+Strategies never build loaders, pick devices or draw progress bars themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from binas.data import make_loader, random_crop_flip
+from binas.engine.runtime import Runtime, all_reduce_mean, derive_seed, preferred_memory_format
+from binas.errors import NonFiniteLossError
+
+Batch = tuple[Tensor, Tensor]
+
+
+@dataclass
+class EpochLoop:
+    """Per-epoch services handed to `SearchStrategy.run_epoch`.
+
+    Attributes:
+        runtime: device, process group and seed of the run.
+        epoch: the epoch being run (0-based).
+        batch_size: default mini-batch size.
+        augment: apply random crop + flip to batches drawn with `augment=True`.
+        progress: show tqdm bars.
+    """
+
+    runtime: Runtime
+    epoch: int
+    batch_size: int
+    augment: bool = True
+    progress: bool = True
+    num_workers: int = 0
+    _streams: dict[str, int] = field(default_factory=dict)
+
+    def _seed(self, stream: str) -> int:
+        # A stream used twice in one epoch gets a fresh, still deterministic, seed each time.
+        count = self._streams.get(stream, 0)
+        self._streams[stream] = count + 1
+        return derive_seed(self.runtime.seed, "epoch", self.epoch, stream, count)
+
+    def batches(
+        self,
+        dataset: Dataset,
+        *,
+        stream: str,
+        shuffle: bool = True,
+        augment: bool = False,
+        batch_size: int | None = None,
+        desc: str | None = None,
+        max_batches: int | None = None,
+        show_progress: bool = True,
+    ) -> Iterator[Batch]:
+        """Yield (x, y) batches of `dataset` on the device; `stream` names an independent random order."""
+        seed = self._seed(stream)
+        loader = make_loader(
+            dataset, batch_size or self.batch_size, shuffle=shuffle, seed=seed, epoch=self.epoch,
+            distributed=self.runtime.dist.is_distributed, num_workers=self.num_workers,
+        )
+        generator = torch.Generator().manual_seed(derive_seed(seed, "augment"))
+        total = len(loader) if max_batches is None else min(len(loader), max_batches)
+        bar = tqdm(loader, total=total, desc=desc or stream, leave=False, disable=not (self.progress and show_progress),
+                   dynamic_ncols=True)
+        device = self.runtime.device
+        memory_format = preferred_memory_format(device)
+        for i, (x, y) in enumerate(bar):
+            if max_batches is not None and i >= max_batches:
+                break
+            if augment and self.augment:
+                x = random_crop_flip(x, generator)
+            yield x.to(device, memory_format=memory_format, non_blocking=True), y.to(device, non_blocking=True)
+        bar.close()
+
+    def paired(self, first: Dataset, second: Dataset, *, augment_first: bool = True,
+               desc: str | None = None) -> Iterator[tuple[Batch, Batch]]:
+        """DARTS-style iteration: a batch of `first` (weights) with a batch of `second` (architecture)."""
+        cycled = self._cycle(second)
+        for b1 in self.batches(first, stream="paired-first", augment=augment_first, desc=desc):
+            yield b1, next(cycled)
+
+    def _cycle(self, dataset: Dataset) -> Iterator[Batch]:
+        """Endless batches of `dataset` without a progress bar (the paired split may be shorter)."""
+        while True:
+            yield from self.batches(dataset, stream="paired-second", show_progress=False)
+
+    def check(self, loss: Tensor, what: str = "loss") -> Tensor:
+        """Raise `NonFiniteLossError` if `loss` is NaN or infinite (the NaN guard)."""
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"{what} became {value} at epoch {self.epoch}; lower the learning rate or check the data "
+                "(the last completed epoch's checkpoint is kept)"
+            )
+        return loss
+
+    def sync_grads(self, params: Iterable[nn.Parameter] | Iterable[Tensor]) -> None:
+        """Average gradients over torchrun ranks (no-op in one process), so every rank steps identically."""
+        if not self.runtime.dist.is_distributed:
+            return
+        for p in params:
+            if p.grad is not None:
+                p.grad.copy_(all_reduce_mean(p.grad))
+
+
+def accuracy(logits: Tensor, target: Tensor, topk: tuple[int, ...] = (1,)) -> list[float]:
+    """Top-k accuracies in percent."""
+    k_max = min(max(topk), logits.shape[1])
+    pred = logits.topk(k_max, dim=1).indices
+    correct = pred.eq(target[:, None])
+    return [100.0 * correct[:, : min(k, k_max)].any(dim=1).float().mean().item() for k in topk]
+
+
+class Meter:
+    """Running sample-weighted means of named metrics."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def update(self, n: int = 1, **values: float) -> None:
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value) * n
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def means(self) -> dict[str, float]:
+        return {k: self.sums[k] / max(self.counts[k], 1) for k in self.sums}

@@ -1,0 +1,134 @@
+"""``metrics.jsonl``: one JSON object per line, appended and flushed as it happens.
+
+JSON Lines because a run killed at any moment keeps every line it flushed, and the file can be read
+with nothing but ``json``. Non-finite numbers are written as the strings ``"nan"``, ``"inf"``,
+``"-inf"`` (plain JSON has no NaN) and :func:`read_metrics` turns them back into floats.
+
+Only rank 0 writes: build the logger with ``enabled=runtime.is_main``. On ``--resume`` the epoch being
+re-run may already have logged lines; :func:`truncate_after` drops them first so no epoch appears twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from binas.engine.rundir import atomic_open, to_jsonable
+from binas.errors import BinasError
+
+logger = logging.getLogger(__name__)
+
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class MetricLogger:
+    """Append metric records to a JSONL file, flushing after every line.
+
+    Use as a context manager or call :meth:`close`. The file is opened lazily on the first record, so a
+    disabled logger (``enabled=False``, any rank but 0) never creates it.
+    """
+
+    def __init__(self, path: str | Path, *, enabled: bool = True) -> None:
+        self.path = Path(path)
+        self.enabled = enabled
+        self._handle: IO[str] | None = None
+
+    def log(self, record: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Write one line: ``record`` merged with ``fields``, e.g. ``log(epoch=3, train_loss=0.4)``.
+
+        Values may be numbers, strings, lists/dicts, 0-d tensors or numpy scalars (see ``to_jsonable``).
+        """
+        if not self.enabled:
+            return
+        merged = {**(record or {}), **fields}
+        line = json.dumps(to_jsonable(merged), allow_nan=False, separators=(",", ":"))
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("a", encoding="utf-8")
+        self._handle.write(line + "\n")
+        self._handle.flush()  # a killed run keeps this line; no fsync: process death, not power loss
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> MetricLogger:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str):
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    return value
+
+
+def _parse_lines(path: Path) -> list[dict[str, Any]]:
+    """Parse every line; a damaged *last* line (the run died mid-write) is dropped with a warning."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            if number == len(lines):
+                logger.warning("%s:%d: ignoring an incomplete last line", path, number)
+                break
+            raise BinasError(f"{path}:{number}: not a valid metrics line ({exc})") from None
+        records.append(record)
+    return records
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """All records of a metrics file, in order (``[]`` if the file does not exist yet).
+
+    Raises:
+        BinasError: a line other than the last is not a JSON object.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [_decode(record) for record in _parse_lines(path)]
+
+
+def truncate_after(path: str | Path, epoch: int, *, key: str = "epoch") -> int:
+    """Drop the first record whose ``key`` is greater than ``epoch``, and every record after it.
+
+    Called on resume from the checkpoint taken after ``epoch`` (rank 0 only): everything logged later
+    belongs to the epochs about to be re-run. Records without ``key`` before that point are kept. The
+    file is rewritten atomically, so call this before a :class:`MetricLogger` opens it. Returns the
+    number of records dropped.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    records = _parse_lines(path)
+    cut = next(
+        (i for i, r in enumerate(records) if isinstance(r.get(key), (int, float)) and r[key] > epoch),
+        len(records),
+    )
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        for record in records[:cut]:
+            handle.write(json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n")
+    dropped = len(records) - cut
+    if dropped:
+        logger.info("%s: dropped %d metric record(s) logged after epoch %d", path, dropped, epoch)
+    return dropped

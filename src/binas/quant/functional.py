@@ -1,0 +1,107 @@
+"""Sign functions with named surrogate gradients, as `torch.autograd.Function`s.
+
+Forward is always a hard sign with `sign(0) = +1`, so outputs are strictly in {-1, +1}
+(`torch.sign` maps 0 to 0, which would make a "1-bit" tensor ternary).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+#: Multiplier of |M| in the released DCP-NAS learned-scale conv (spec §3.2b, `MFunction_new.py`).
+LEARNED_SCALE_MULTIPLIER = 0.02
+#: Weight of the reconstruction term folded into that conv's custom backward (spec §3.2b).
+LEARNED_SCALE_RECON_WEIGHT = 1e-4
+
+
+def hard_sign(x: Tensor) -> Tensor:
+    """sign(x) with sign(0) = +1, no gradient."""
+    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+
+class _SignSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, clip: float) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.clip = clip
+        return hard_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= ctx.clip).to(grad.dtype), None
+
+
+class _ApproxSign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return hard_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        # Derivative of Bi-Real Net's piecewise polynomial (Liu et al., ECCV 2018, Eq. 5):
+        # 2 + 2x on [-1, 0), 2 - 2x on [0, 1), 0 elsewhere.
+        inside = (x >= -1) & (x < 1)
+        slope = torch.where(x < 0, 2 + 2 * x, 2 - 2 * x)
+        return grad * torch.where(inside, slope, torch.zeros_like(x))
+
+
+class _LearnedScaleSign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w: Tensor, m: Tensor) -> Tensor:  # type: ignore[override]
+        wq = LEARNED_SCALE_MULTIPLIER * hard_sign(w) * m.abs()
+        ctx.save_for_backward(w, m, wq)
+        return wq
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        w, m, wq = ctx.saved_tensors
+        residual = w - wq
+        # Released DCP-NAS `MFunction_new.py` (spec §3.2b): no clipping, reconstruction gradient
+        # folded in with weight 1e-4.
+        grad_w = grad * m.abs() + LEARNED_SCALE_RECON_WEIGHT * residual
+        reduce_dims = tuple(range(1, w.dim()))
+        grad_m = (grad * w).sum(dim=reduce_dims, keepdim=True) - LEARNED_SCALE_RECON_WEIGHT * (
+            residual * LEARNED_SCALE_MULTIPLIER * hard_sign(w)
+        ).sum(dim=reduce_dims, keepdim=True)
+        return grad_w, grad_m
+
+
+def sign_ste(x: Tensor, clip: float = 1.0) -> Tensor:
+    """Sign with the clipped straight-through estimator: d sign(x)/dx := 1_{|x| <= clip}.
+
+    DCP-NAS Eq. 4.35 (weights); Hubara et al., 2016.
+    """
+    return _SignSTE.apply(x, clip)
+
+
+def approx_sign(x: Tensor) -> Tensor:
+    """Sign with Bi-Real Net's ApproxSign backward (2 + 2x on [-1, 0), 2 - 2x on [0, 1), else 0)."""
+    return _ApproxSign.apply(x)
+
+
+def learned_scale_sign(w: Tensor, m: Tensor) -> Tensor:
+    """The released DCP-NAS weight binarizer: forward 0.02 * sign(w) * |m| with its custom backward.
+
+    `m` has shape (C_out, 1, 1, 1). See spec §3.2b for the backward (which is not the autograd
+    derivative of the forward: it adds a 1e-4-weighted reconstruction gradient and does not clip).
+    """
+    return _LearnedScaleSign.apply(w, m)
+
+
+def mean_abs_scale(w: Tensor) -> Tensor:
+    """Per-output-channel scale beta = mean |W| over (C_in, k, k), detached (Bi-Real / ReActNet)."""
+    return w.detach().abs().mean(dim=tuple(range(1, w.dim())), keepdim=True)
+
+
+def scaled_sign_ste(w: Tensor, clip: float = 1.0) -> Tensor:
+    """beta * sign(w) with beta = mean |W| (detached) and gradient 1_{|w| <= clip} w.r.t. w.
+
+    The forward equals beta * sign(w); the backward is the clipped STE without the beta factor,
+    as in `HardBinaryConv` of the DCP-NAS release (spec §3.2a).
+    """
+    clipped = w.clamp(-clip, clip)
+    return (mean_abs_scale(w) * hard_sign(w)).detach() - clipped.detach() + clipped

@@ -1,0 +1,200 @@
+"""The candidate operations, built real or binary from one code path.
+
+Two op families share one op table (`OPS`):
+
+* `darts`: DARTS's ReLU-Conv-BN ops (Liu et al., 2019, `operations.py`), so a real DARTS network has
+  exactly DARTS's parameter count. When a conv's input is binarized the ReLU in front of it is dropped:
+  sign(ReLU(x)) would be constant, and the sign is the non-linearity of a binary conv.
+* `dcp`: the op structure of the released DCP-NAS-L code (spec §2.2): BN first, PReLU, an internal
+  residual in each dil/sep block, pooling followed by BN, and BN-Conv-BN-PReLU preprocessing.
+
+Which convs are binary is decided by a `BinarizationPolicy` through the conv roles
+`depthwise`/`pointwise` (inside sep/dil convs), `reduce` (FactorizedReduce) and `preprocess`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from binas.quant.policy import BinarizationPolicy, ConvSpec
+from binas.registry import Registry
+
+#: BatchNorm epsilon of the released DCP-NAS `PoolBN` (spec §2.2).
+DCP_POOL_BN_EPS = 1e-3
+
+
+class Zero(nn.Module):
+    """The `none` op: zeros with the output shape of a strided op."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class Residual(nn.Module):
+    """`body(x) + x` (the internal Bi-Real-style shortcut of the released DCP-NAS ops)."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x) + x
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution with two 1x1 stride-2 convs on offset grids, concatenated."""
+
+    def __init__(self, pre: nn.Module, conv_a: nn.Module, conv_b: nn.Module, post: nn.Module) -> None:
+        super().__init__()
+        self.pre, self.conv_a, self.conv_b, self.post = pre, conv_a, conv_b, post
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pre(x)
+        # Pad odd sides by one so the offset branch has the same output size as the first.
+        shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
+        return self.post(torch.cat([self.conv_a(x), self.conv_b(shifted)], dim=1))
+
+
+def _relu_unless(spec: ConvSpec) -> list[nn.Module]:
+    return [] if spec.binary_activations else [nn.ReLU(inplace=False)]
+
+
+class OpFamily:
+    """Builds the conv blocks of one family; the op table combines them into the 8 ops."""
+
+    name = "darts"
+
+    def conv_block(
+        self, C_in: int, C_out: int, k: int, stride: int, pad: int, dil: int, affine: bool,
+        policy: BinarizationPolicy,
+    ) -> nn.Module:
+        """Depth-wise k x k (dilated) conv then point-wise 1x1 conv: half a SepConv, all of a DilConv."""
+        dw, pw = policy.spec("depthwise"), policy.spec("pointwise")
+        return nn.Sequential(
+            *_relu_unless(dw),
+            dw.conv(C_in, C_in, k, stride, pad, dil, groups=C_in),
+            pw.conv(C_in, C_out, 1),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+    def pool(self, kind: str, C: int, stride: int, affine: bool, in_search: bool) -> nn.Module:
+        pool: nn.Module = (
+            nn.MaxPool2d(3, stride, 1) if kind == "max" else nn.AvgPool2d(3, stride, 1, count_include_pad=False)
+        )
+        # DARTS's search MixedOp follows pools with a non-affine BN; its final network does not.
+        return nn.Sequential(pool, nn.BatchNorm2d(C, affine=False)) if in_search else pool
+
+    def factorized_reduce(self, C_in: int, C_out: int, affine: bool, policy: BinarizationPolicy) -> nn.Module:
+        spec = policy.spec("reduce")
+        return FactorizedReduce(
+            nn.Sequential(*_relu_unless(spec)),
+            spec.conv(C_in, C_out // 2, 1, 2),
+            spec.conv(C_in, C_out - C_out // 2, 1, 2),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+    def preprocess(self, C_in: int, C_out: int, affine: bool, policy: BinarizationPolicy) -> nn.Module:
+        """1x1 conv that maps a previous cell's output to C channels (DARTS `ReLUConvBN`)."""
+        spec = policy.spec("preprocess")
+        return nn.Sequential(*_relu_unless(spec), spec.conv(C_in, C_out, 1), nn.BatchNorm2d(C_out, affine=affine))
+
+    def dil_conv(self, C_in: int, C_out: int, k: int, stride: int, pad: int, dil: int, affine: bool,
+                 policy: BinarizationPolicy) -> nn.Module:
+        return self.conv_block(C_in, C_out, k, stride, pad, dil, affine, policy)
+
+    def sep_conv(self, C_in: int, C_out: int, k: int, stride: int, pad: int, affine: bool,
+                 policy: BinarizationPolicy) -> nn.Module:
+        return nn.Sequential(
+            self.conv_block(C_in, C_in, k, stride, pad, 1, affine, policy),
+            self.conv_block(C_in, C_out, k, 1, pad, 1, affine, policy),
+        )
+
+
+class DcpFamily(OpFamily):
+    """The released DCP-NAS-L op structure (spec §2.2, `darts_ops_step2_sc_out.py`)."""
+
+    name = "dcp"
+
+    def conv_block(
+        self, C_in: int, C_out: int, k: int, stride: int, pad: int, dil: int, affine: bool,
+        policy: BinarizationPolicy,
+    ) -> nn.Module:
+        dw, pw = policy.spec("depthwise"), policy.spec("pointwise")
+        body: nn.Module = nn.Sequential(
+            nn.BatchNorm2d(C_in, affine=affine),
+            dw.conv(C_in, C_in, k, stride, pad, dil, groups=C_in),
+            nn.BatchNorm2d(C_in, affine=affine),
+            nn.PReLU(C_in),
+            pw.conv(C_in, C_out, 1),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+        if stride == 1 and C_in == C_out:
+            body = Residual(body)
+        return nn.Sequential(body, nn.PReLU(C_out))
+
+    def pool(self, kind: str, C: int, stride: int, affine: bool, in_search: bool) -> nn.Module:
+        pool: nn.Module = (
+            nn.MaxPool2d(3, stride, 1) if kind == "max" else nn.AvgPool2d(3, stride, 1, count_include_pad=False)
+        )
+        return nn.Sequential(pool, nn.BatchNorm2d(C, eps=DCP_POOL_BN_EPS, affine=affine))
+
+    def factorized_reduce(self, C_in: int, C_out: int, affine: bool, policy: BinarizationPolicy) -> nn.Module:
+        spec = policy.spec("reduce")
+        return FactorizedReduce(
+            nn.BatchNorm2d(C_in, affine=affine),
+            spec.conv(C_in, C_out // 2, 1, 2),
+            spec.conv(C_in, C_out - C_out // 2, 1, 2),
+            nn.Sequential(nn.BatchNorm2d(C_out, affine=affine), nn.PReLU(C_out)),
+        )
+
+    def preprocess(self, C_in: int, C_out: int, affine: bool, policy: BinarizationPolicy) -> nn.Module:
+        spec = policy.spec("preprocess")
+        return nn.Sequential(
+            nn.BatchNorm2d(C_in, affine=affine),
+            spec.conv(C_in, C_out, 1),
+            nn.BatchNorm2d(C_out, affine=affine),
+            nn.PReLU(C_out),
+        )
+
+
+OP_FAMILIES: Registry[OpFamily] = Registry("op family")
+OP_FAMILIES.register("darts", OpFamily())
+OP_FAMILIES.register("dcp", DcpFamily())
+
+OpFactory = Callable[[OpFamily, int, int, bool, BinarizationPolicy, bool], nn.Module]
+
+#: The op table: name -> factory(family, C, stride, affine, policy, in_search). DARTS names, verbatim.
+OPS: Registry[OpFactory] = Registry("op")
+OPS.register("none", lambda f, C, s, a, p, search: Zero(s))
+OPS.register("max_pool_3x3", lambda f, C, s, a, p, search: f.pool("max", C, s, a, search))
+OPS.register("avg_pool_3x3", lambda f, C, s, a, p, search: f.pool("avg", C, s, a, search))
+OPS.register(
+    "skip_connect", lambda f, C, s, a, p, search: nn.Identity() if s == 1 else f.factorized_reduce(C, C, a, p)
+)
+OPS.register("sep_conv_3x3", lambda f, C, s, a, p, search: f.sep_conv(C, C, 3, s, 1, a, p))
+OPS.register("sep_conv_5x5", lambda f, C, s, a, p, search: f.sep_conv(C, C, 5, s, 2, a, p))
+OPS.register("dil_conv_3x3", lambda f, C, s, a, p, search: f.dil_conv(C, C, 3, s, 2, 2, a, p))
+OPS.register("dil_conv_5x5", lambda f, C, s, a, p, search: f.dil_conv(C, C, 5, s, 4, 2, a, p))
+
+
+def build_op(
+    name: str,
+    C: int,
+    stride: int,
+    *,
+    family: str = "darts",
+    policy: BinarizationPolicy | None = None,
+    affine: bool = True,
+    in_search: bool = False,
+) -> nn.Module:
+    """Build candidate op `name` on C channels; `in_search` adds DARTS's search-time pool BN."""
+    return OPS.get(name)(OP_FAMILIES.get(family), C, stride, affine, policy or BinarizationPolicy.real(), in_search)
