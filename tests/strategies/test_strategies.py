@@ -12,9 +12,15 @@ from binas.engine.checkpoint import load_checkpoint
 from binas.engine.metrics_log import read_metrics
 from binas.genotype import Genotype
 from binas.strategies import STRATEGIES
-from tests.conftest import tiny_run_config
+from tests.conftest import tiny_run_config as _tiny
+from tests.strategies.conftest import TINY_OPTIONS
 
 METHODS = STRATEGIES.names()
+
+
+def tiny_run_config(method: str, **kw):
+    """The suite's tiny config with the method's smoke-test options (`TINY_OPTIONS`)."""
+    return _tiny(method, **{**TINY_OPTIONS.get(method, {}), **kw})
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["real", "binary"])

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from binas import __version__
 from binas.errors import BinasError
@@ -15,15 +18,21 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from binas.cli import profile, search
+def command_modules() -> list[ModuleType]:
+    """Every module of `binas.cli` that defines `add_parser(subparsers)`: one module per subcommand."""
+    import binas.cli as package
 
+    modules = [importlib.import_module(f"binas.cli.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    return [m for m in modules if hasattr(m, "add_parser")]
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="binas", description="Neural architecture search for 1-bit CNNs (DCP-NAS, CP-NAS, DDPNAS, ...)."
     )
     parser.add_argument("--version", action="version", version=f"binas {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (search, profile):
+    for module in command_modules():
         module.add_parser(sub)
     return parser
 

@@ -6,7 +6,7 @@ One `Network` class covers DARTS's `NetworkCIFAR` and `NetworkImageNet`: they di
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +28,15 @@ def drop_path(x: Tensor, drop_prob: float) -> Tensor:
     keep = 1.0 - drop_prob
     mask = torch.bernoulli(torch.full((x.shape[0], 1, 1, 1), keep, device=x.device, dtype=x.dtype))
     return x / keep * mask
+
+
+class NetworkOutput(NamedTuple):
+    """Everything one forward pass gives: logits, auxiliary logits, and the last cell's features
+    (the "last conv layer" feature map of the CP-NAS kernel loss, spec §4.3)."""
+
+    logits: Tensor
+    aux_logits: Tensor | None
+    features: Tensor
 
 
 class EvalCell(nn.Module):
@@ -166,8 +175,8 @@ class Network(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ShapeError(f"expected input of shape (batch, {self.in_channels}, H, W), got {tuple(x.shape)}")
 
-    def forward_with_aux(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Logits, and the auxiliary head's logits when it exists and the model is training."""
+    def forward_all(self, x: Tensor) -> NetworkOutput:
+        """Logits, auxiliary logits (training with an aux head, else None) and the last cell's feature map."""
         self._check_input(x)
         s0, s1 = self.stem(x)
         aux = None
@@ -175,7 +184,12 @@ class Network(nn.Module):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
             if self.aux_head is not None and self.training and i == self.aux_index:
                 aux = self.aux_head(s1)
-        return self.classifier(self.global_pooling(s1).flatten(1)), aux
+        return NetworkOutput(self.classifier(self.global_pooling(s1).flatten(1)), aux, s1)
+
+    def forward_with_aux(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Logits, and the auxiliary head's logits when it exists and the model is training."""
+        out = self.forward_all(x)
+        return out.logits, out.aux_logits
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_with_aux(x)[0]

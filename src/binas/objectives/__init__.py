@@ -1,1 +1,1 @@
-"""binas.objectives."""
+"""Losses and gradient terms shared by search strategies and retraining."""

@@ -1,0 +1,12 @@
+"""Per-method options that make the generic strategy tests (tiny data, 2-3 epochs) run in seconds.
+
+Each entry is `search.options` for that method; methods not listed use their defaults.
+"""
+
+TINY_OPTIONS: dict[str, dict] = {
+    "darts": {},
+    "pc-darts": {"partial_channels": 2},
+    "random": {"candidates_per_epoch": 2},
+    "cp-nas": {"rounds": 1, "train_steps": 1, "eval_batches": 1, "max_samples": 3},
+    "bnas": {"rounds": 1, "train_steps": 1, "eval_batches": 1, "max_samples": 3},
+}
