@@ -7,23 +7,25 @@ from pathlib import Path
 from typing import Any
 
 from binas.config.io import apply_overrides, from_dict, load_yaml
+from binas.config.preset_files import resolve_config_path
 from binas.config.schema import RunConfig
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """`--config FILE.yaml --set key=value ... --seed N --device D --out DIR --quiet`."""
-    parser.add_argument("--config", metavar="FILE.yaml", help="YAML config file (see `binas/config/presets/`)")
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML config file or preset name (`binas config ls`)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set search.epochs=5 (repeatable)")
     parser.add_argument("--seed", type=int, help="random seed (config key `seed`)")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N (config key `device`)")
     parser.add_argument("--out", metavar="DIR", help="write results here (default: a new runs/<date>-... dir)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages")
 
 
 def resolve_config(args: argparse.Namespace, shortcuts: dict[str, Any]) -> RunConfig:
     """YAML file, then `--set` overrides, then the command's own flags (`shortcuts`: dotted key -> value)."""
-    data = load_yaml(args.config) if args.config else {}
+    data = load_yaml(resolve_config_path(args.config)) if args.config else {}
     data = apply_overrides(data, args.overrides)
     flags = {"seed": args.seed, "device": args.device, **shortcuts}
     data = apply_overrides(data, [f"{k}={_yaml_value(v)}" for k, v in flags.items() if v is not None])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from binas import __version__
+from binas.engine.metrics_log import metric_sinks
 from binas.errors import BinasError
+from binas.logs import configure_console, console_level, tensorboard_factory
 
 #: Exit status for usage and input errors (argparse uses 2 as well).
 EXIT_USAGE = 2
@@ -41,12 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `binas` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_console(console_level(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False)))
     try:
-        return int(args.run(args) or 0)
+        # Every metrics.jsonl written by the command is mirrored to TensorBoard when it is installed.
+        with metric_sinks(tensorboard_factory):
+            return int(args.run(args) or 0)
     except BinasError as exc:
         print(f"binas {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -16,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="folder of a local data set (cifar10, imagenet)")
     p.add_argument("--epochs", type=int, help="search epochs (config key search.epochs)")
     p.add_argument("--binary", action="store_true", default=None, help="search the 1-bit supernet")
+    p.add_argument("--space", choices=["darts", "mobilenet"],
+                   help="search space: darts cells (default) or mobilenet blocks (config key space.kind; ddpnas)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search in RUN_DIR")
     add_common_options(p)
     p.set_defaults(run=run)
@@ -23,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from binas import api
+    from binas.logs import run_log
     from binas.engine.rundir import make_run_dir
     from binas.engine.runtime import broadcast_object, setup_runtime
 
@@ -32,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = resolve_config(args, {
             "search.method": args.method, "data.name": args.dataset, "data.data_dir": args.data_dir,
-            "search.epochs": args.epochs, "search.binary": args.binary,
+            "search.epochs": args.epochs, "search.binary": args.binary, "space.kind": args.space,
         })
         cfg, _ = api.resolve_search_options(cfg)
     runtime = setup_runtime(args.device or cfg.device, cfg.seed, num_threads=cfg.num_threads)
@@ -42,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         )
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        result = api.search(cfg, run_dir, resume=bool(args.resume), progress=progress, runtime=runtime)
+        with run_log(run_dir) if runtime.is_main else contextlib.nullcontext():
+            result = api.search(cfg, run_dir, resume=bool(args.resume), progress=progress, runtime=runtime)
     except KeyboardInterrupt:
         print(f"interrupted; continue with: binas search --resume {run_dir}", file=sys.stderr)
         raise

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from binas.config.train import TrainConfig
 from binas.quant.policy import BinarizationPolicy
+from binas.space.mobilenet import MobileNetConfig
 from binas.space.supernet import SupernetConfig
 
 # Search optimiser defaults: DARTS (Liu et al., ICLR 2019), CIFAR-10 search setting (spec §5.7 [Inf]).
@@ -53,6 +55,10 @@ class SpaceConfig:
 
     `policy` is the binarization of the 1-bit supernet (spec A8): `released` (the official code) or
     `strict` (every cell conv 1-bit); `real` searches a real-valued supernet.
+
+    `kind` picks the search space: `darts` (the DARTS cell; `channels` ... `stem` apply) or `mobilenet`
+    (the MobileNetV2-style block space of DDPNAS, spec ddpnas §1.1, shaped by `mobilenet`; searched by
+    `ddpnas`). `policy` and the quantizers apply to both.
     """
 
     channels: int = 8
@@ -65,6 +71,8 @@ class SpaceConfig:
     policy: Literal["real", "released", "strict"] = "released"
     act_quantizer: Literal["approx_sign", "ste_sign"] = "approx_sign"
     weight_quantizer: Literal["mean_abs", "learned_scale"] = "mean_abs"
+    kind: Literal["darts", "mobilenet"] = "darts"
+    mobilenet: MobileNetConfig = field(default_factory=MobileNetConfig)
 
     def supernet(self, partial_channels: int = 1) -> SupernetConfig:
         return SupernetConfig(
@@ -112,7 +120,9 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a `binas` command needs. Only the CLI sees the whole object."""
+    """Everything a `binas` command needs. Only the CLI sees the whole object.
+
+    `train` configures retraining a genotype's network (`binas train`, `binas.training.train`)."""
 
     seed: int = 0
     device: str = "auto"
@@ -120,3 +130,4 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)

@@ -6,14 +6,21 @@ with nothing but ``json``. Non-finite numbers are written as the strings ``"nan"
 
 Only rank 0 writes: build the logger with ``enabled=runtime.is_main``. On ``--resume`` the epoch being
 re-run may already have logged lines; :func:`truncate_after` drops them first so no epoch appears twice.
+
+Sinks mirror every record elsewhere (e.g. TensorBoard, ``binas.logs.TensorBoardSink``): pass
+``sinks=[...]`` or, for loggers built deep inside the engine, install sink *factories* for a block of
+code with :func:`metric_sinks`; each new logger then asks every factory for a sink for its path.
+A failing sink is dropped with a warning: the JSONL file is the record, sinks are a convenience.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -25,6 +32,25 @@ logger = logging.getLogger(__name__)
 
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
+#: A sink receives each record as written (JSON-safe data); it may also have a ``close()`` method.
+Sink = Callable[[dict[str, Any]], None]
+#: A sink factory gets the metrics file's path and returns a sink for it, or None (nothing to mirror).
+SinkFactory = Callable[[Path], "Sink | None"]
+_SINK_FACTORIES: contextvars.ContextVar[tuple[SinkFactory, ...]] = contextvars.ContextVar(
+    "binas_metric_sink_factories", default=()
+)
+
+
+@contextlib.contextmanager
+def metric_sinks(*factories: SinkFactory) -> Iterator[None]:
+    """Within this block, every new :class:`MetricLogger` built without ``sinks=`` gets a sink from each
+    factory (e.g. a TensorBoard writer next to its file). Scoped (a context variable), not global."""
+    token = _SINK_FACTORIES.set(_SINK_FACTORIES.get() + tuple(factories))
+    try:
+        yield
+    finally:
+        _SINK_FACTORIES.reset(token)
+
 
 class MetricLogger:
     """Append metric records to a JSONL file, flushing after every line.
@@ -33,10 +59,12 @@ class MetricLogger:
     disabled logger (``enabled=False``, any rank but 0) never creates it.
     """
 
-    def __init__(self, path: str | Path, *, enabled: bool = True) -> None:
+    def __init__(self, path: str | Path, *, enabled: bool = True, sinks: Sequence[Sink] | None = None) -> None:
         self.path = Path(path)
         self.enabled = enabled
         self._handle: IO[str] | None = None
+        self._factories = _SINK_FACTORIES.get() if sinks is None else ()
+        self._sinks: list[Sink] | None = list(sinks) if sinks is not None else None
 
     def log(self, record: Mapping[str, Any] | None = None, **fields: Any) -> None:
         """Write one line: ``record`` merged with ``fields``, e.g. ``log(epoch=3, train_loss=0.4)``.
@@ -52,11 +80,36 @@ class MetricLogger:
             self._handle = self.path.open("a", encoding="utf-8")
         self._handle.write(line + "\n")
         self._handle.flush()  # a killed run keeps this line; no fsync: process death, not power loss
+        self._mirror(json.loads(line))
+
+    def _mirror(self, record: dict[str, Any]) -> None:
+        if self._sinks is None:  # built on the first record, so disabled loggers never create sinks
+            self._sinks = []
+            for factory in self._factories:
+                try:
+                    sink = factory(self.path)
+                except Exception as exc:  # noqa: BLE001 - a sink must never stop a run
+                    logger.warning("metrics sink %r not created: %s", factory, exc)
+                    continue
+                if sink is not None:
+                    self._sinks.append(sink)
+        for sink in list(self._sinks):
+            try:
+                sink(record)
+            except Exception as exc:  # noqa: BLE001 - the JSONL line is written; drop the broken sink
+                logger.warning("metrics sink %r failed and is dropped: %s", sink, exc)
+                self._sinks.remove(sink)
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        for sink in self._sinks or []:
+            close = getattr(sink, "close", None)
+            if callable(close):
+                close()
+        if self._factories:  # a later record (the logger reopens its file) builds fresh sinks
+            self._sinks = None
 
     def __enter__(self) -> MetricLogger:
         return self

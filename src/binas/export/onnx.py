@@ -1,0 +1,55 @@
+"""ONNX export of a trained network's inference copy (binary weights folded to +-beta, sign as real ops)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from binas.errors import BinasError
+from binas.export.inference import to_inference
+
+logger = logging.getLogger(__name__)
+
+#: ONNX opset of the exported graph: 17 has every op a DARTS network needs and is widely supported.
+ONNX_OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "images", "logits"
+
+
+def export_onnx(
+    model: nn.Module, path: str | Path, input_size: tuple[int, int, int, int], *, opset: int = ONNX_OPSET,
+    check: bool = True, dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write `to_inference(model)` as ONNX (CPU, dynamic batch) and, if `onnx` is installed and `check`,
+    validate the file with `onnx.checker` (full check: types and shapes). `dtype` float64 gives a graph whose
+    outputs can be compared with the model's without float32 rounding flipping signs."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    copy = to_inference(model).cpu().to(dtype=dtype, memory_format=torch.contiguous_format)
+    dummy = torch.zeros(input_size, dtype=dtype)
+    try:  # the TorchScript exporter: no extra package (the torch.export-based one needs onnxscript)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=DeprecationWarning)  # the legacy exporter's notice
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # the input-shape check
+            torch.onnx.export(copy, (dummy,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              opset_version=opset, dynamo=False,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+    except ImportError as exc:
+        raise BinasError(f"ONNX export needs the onnx extra (pip install 'binas[onnx]'): {exc}") from None
+    if check:
+        check_onnx(path)
+    logger.info("wrote ONNX graph %s (%d bytes)", path, path.stat().st_size)
+    return path
+
+
+def check_onnx(path: str | Path) -> None:
+    """Run `onnx.checker` (full check) on an exported file; a warning if `onnx` is not installed."""
+    try:
+        import onnx
+    except ImportError:
+        logger.warning("onnx is not installed: %s was not checked (pip install 'binas[onnx]')", path)
+        return
+    onnx.checker.check_model(str(path), full_check=True)

@@ -1,0 +1,93 @@
+"""`backbone`: a searched network as a feature extractor for detection and re-identification heads.
+
+The stem and cells of a `Network`, without its classifier, returning the feature map at the end of each
+resolution stage: strides 8/16/32 with the ImageNet stem (4x4 -> C, then two reductions), 1/2/4 with the
+CIFAR stem. `out_channels` lists their channel counts, so a torchvision `FeaturePyramidNetwork`
+(`in_channels_list=backbone.out_channels`) or a pooled embedding head can sit on top. DCP-NAS reports
+transfer to re-ID and detection (spec §7), without recoverable details.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+from torch import Tensor, nn
+
+from binas.errors import ConfigError
+from binas.genotype import GENOTYPES, Genotype, parse_genotype
+from binas.quant.policy import BinarizationPolicy
+
+#: Total stride of each stem (spec §2.4: the ImageNet stem has three stride-2 convs).
+STEM_STRIDES = {"imagenet": 8, "cifar": 1}
+#: Stride growth per stage: each reduction cell halves the resolution.
+REDUCTION_FACTOR = 2
+#: DARTS's ImageNet (mobile) network: C=48, 14 cells (Liu et al., 2019).
+DEFAULT_CHANNELS, DEFAULT_LAYERS = 48, 14
+
+
+class Backbone(nn.Module):
+    """Stem + cells of a network; `forward(x)` returns an ordered dict `{"0": C3, "1": C4, "2": C5}`.
+
+    Attributes:
+        out_channels: channels of each returned map.
+        strides: their strides relative to the input.
+    """
+
+    def __init__(self, network: nn.Module, stem: str) -> None:
+        super().__init__()
+        self.stem = network.stem
+        self.cells = network.cells
+        self.stage_ends = tuple(network.stage_ends)
+        self.in_channels = network.in_channels
+        self.out_channels: list[int] = list(network.stage_channels)
+        first = STEM_STRIDES[stem]
+        self.strides: list[int] = [first * REDUCTION_FACTOR**i for i in range(len(self.out_channels))]
+
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
+        s0, s1 = self.stem(x)
+        features: OrderedDict[str, Tensor] = OrderedDict()
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1)
+            if i in self.stage_ends:
+                features[str(len(features))] = s1
+        return features
+
+
+def backbone(
+    genotype: str | Path | Genotype,
+    *,
+    channels: int = DEFAULT_CHANNELS,
+    layers: int = DEFAULT_LAYERS,
+    stem: str = "imagenet",
+    family: str | None = None,
+    policy: BinarizationPolicy | str = "released",
+    in_channels: int = 3,
+) -> Backbone:
+    """A freshly initialised backbone of `genotype` (a zoo name, genotype.json, a run directory, ...).
+
+    `family` defaults to the zoo entry's (else `darts`); `policy` is a `BinarizationPolicy` or a preset
+    name (`real`, `released`, `strict`). For trained weights use `Backbone` via `backbone_from_checkpoint`.
+    """
+    from binas.nets.network import Network
+
+    if stem not in STEM_STRIDES:
+        raise ConfigError(f"unknown stem '{stem}'; choose one of: {', '.join(STEM_STRIDES)}")
+    if layers < 3:
+        raise ConfigError(f"a backbone needs at least 3 cells (one per stage), got {layers}")
+    if family is None:
+        zoo = isinstance(genotype, str) and genotype in GENOTYPES
+        family = GENOTYPES.get(genotype).family if zoo else "darts"  # type: ignore[arg-type]
+    if isinstance(policy, str):
+        policy = BinarizationPolicy.preset(policy)
+    net = Network(parse_genotype(genotype), num_classes=1, in_channels=in_channels, channels=channels,
+                  layers=layers, stem=stem, family=family, policy=policy)
+    return Backbone(net, stem)
+
+
+def backbone_from_checkpoint(path: str | Path) -> Backbone:
+    """The backbone of a trained network (a binas model checkpoint or training run directory), weights loaded."""
+    from binas.engine.evaluator import load_model
+
+    model, spec, _ = load_model(path)
+    return Backbone(model, spec.stem)

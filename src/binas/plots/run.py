@@ -1,0 +1,117 @@
+"""Redraw every plot a run directory's files allow into `RUN_DIR/plots/` (what `binas plot` does).
+
+A `binas run` directory has `search/` and `train/` parts; a `binas search` or `binas train`
+directory is one part itself. Per part: `<part>_curves.png` from `metrics.jsonl`;
+`<part>_<key>_epochs.png` for every per-epoch E x M table in the metrics (e.g. softmax(alpha));
+`<part>_<file>.png` for every JSON artifact holding such tables (DARTS's `alpha.json`); and the
+`normal.png` / `reduce.png` cell diagrams of the part's `genotype.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from binas.engine.metrics_log import read_metrics
+from binas.errors import BinasError
+from binas.plots.curves import plot_curves
+from binas.plots.heatmaps import is_matrix, plot_weights_final, plot_weights_over_epochs
+
+logger = logging.getLogger(__name__)
+
+PLOTS_DIR = "plots"
+PARTS = ("search", "train")
+METRICS_NAME = "metrics.jsonl"
+GENOTYPE_NAME = "genotype.json"
+#: JSON files that are never weight tables (summaries, configs, the genotype itself).
+NOT_ARTIFACTS = frozenset({GENOTYPE_NAME, "summary.json", "search_summary.json", "train_summary.json"})
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def run_parts(run_dir: Path) -> dict[str, Path]:
+    """{"search": dir, "train": dir} for a `binas run` directory, else the directory as its own part."""
+    parts = {name: run_dir / name for name in PARTS if (run_dir / name).is_dir()}
+    if parts:
+        return parts
+    is_search = (run_dir / "search_summary.json").exists() or (
+        (run_dir / GENOTYPE_NAME).exists() and not (run_dir / "summary.json").exists())  # a train dir has both
+    return {"search" if is_search else "train": run_dir}
+
+
+def matrices(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The E x M tables in one record (nested mappings give `a/b` keys)."""
+    found: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            found.update(matrices(value, prefix=f"{prefix}{key}/"))
+        elif is_matrix(value):
+            found[f"{prefix}{key}"] = value
+    return found
+
+
+def _artifact_tables(path: Path) -> tuple[dict[str, Any], list[str] | None]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}, None
+    if not isinstance(data, dict):
+        return {}, None
+    primitives = data.get("primitives")
+    primitives = primitives if isinstance(primitives, list) else None
+    return matrices(data), primitives
+
+
+def _draw_part(name: str, part: Path, out: Path) -> list[Path]:
+    drawn: list[Path] = []
+    records = read_metrics(part / METRICS_NAME)
+    if records:
+        curve = plot_curves(records, out / f"{name}_curves.png", title=f"{name}: {part}")
+        drawn += [curve] if curve else []
+        per_epoch: dict[str, tuple[list[float], list[Any]]] = {}
+        for index, record in enumerate(records):
+            x = float(record.get("epoch", index))
+            for key, table in matrices(record).items():
+                xs, tables = per_epoch.setdefault(key, ([], []))
+                xs.append(x)
+                tables.append(table)
+        for key, (xs, tables) in per_epoch.items():
+            if len({(len(t), len(t[0])) for t in tables}) == 1:  # a table that changes shape is skipped
+                slug = _SAFE.sub("_", key)
+                drawn.append(plot_weights_over_epochs(xs, tables, out / f"{name}_{slug}_epochs.png",
+                                                      title=f"{name}: {key} per edge over epochs"))
+    for artifact in sorted(part.glob("*.json")):
+        if artifact.name in NOT_ARTIFACTS:
+            continue
+        tables, primitives = _artifact_tables(artifact)
+        if tables:
+            drawn.append(plot_weights_final(tables, out / f"{name}_{artifact.stem}.png", primitives=primitives,
+                                            title=f"{name}: {artifact.name}"))
+    if (part / GENOTYPE_NAME).exists():
+        from binas.genotype import Genotype
+        from binas.genotype.plot import save_cell_diagrams
+
+        drawn += [p for p in save_cell_diagrams(Genotype.load(part / GENOTYPE_NAME), out) if p.suffix == ".png"]
+    return drawn
+
+
+def draw_run_plots(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    """Draw all plots of `run_dir` into `out_dir` (default `run_dir/plots`); return the PNG paths.
+
+    Raises:
+        BinasError: `run_dir` is not a directory, or holds neither metrics nor a genotype.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BinasError(f"run directory not found: {run_dir}")
+    out = Path(out_dir) if out_dir is not None else run_dir / PLOTS_DIR
+    drawn: list[Path] = []
+    for name, part in run_parts(run_dir).items():
+        drawn += _draw_part(name, part, out)
+    if not drawn:
+        raise BinasError(f"{run_dir}: nothing to plot (no {METRICS_NAME}, {GENOTYPE_NAME} or weight tables)")
+    logger.info("wrote %d plot(s) to %s", len(drawn), out)
+    return drawn

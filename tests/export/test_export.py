@@ -1,0 +1,130 @@
+"""Inference copy, packed 1-bit file and ONNX graph of a trained network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from binas.engine.evaluator import ModelSpec, load_model, save_model
+from binas.errors import CheckpointError
+from binas.export import BinarySign, export_onnx, load_packed, save_packed, to_inference
+from binas.genotype import get_genotype
+from binas.metrics.complexity import profile_model
+from binas.nets import Network
+from binas.quant.functional import hard_sign, mean_abs_scale, scaled_sign_ste
+from binas.quant.layers import QuantConv2d, quant_convs
+from binas.quant.policy import BinarizationPolicy
+
+onnx = pytest.importorskip("onnx")
+
+#: Whether the mean-|W| binarizer's forward is exactly beta * sign(W); it is (beta sign - clip(W)) + clip(W)
+#: when the straight-through trick is written that way, off by float rounding (reported to the lead).
+_W = torch.randn(64, 8, 3, 3)
+MEAN_ABS_FORWARD_EXACT = torch.equal(scaled_sign_ste(_W), mean_abs_scale(_W) * hard_sign(_W))
+
+
+def trained_like(policy: BinarizationPolicy, seed: int = 0) -> tuple[Network, ModelSpec]:
+    """A tiny network with non-trivial BatchNorm statistics (a few train-mode passes), in eval mode."""
+    torch.manual_seed(seed)
+    spec = ModelSpec(get_genotype("darts-v2").to_dict(), 10, 3, 4, 3, "cifar", "darts",
+                     ModelSpec.policy_dict(policy), False, "synthetic", 8)
+    net = spec.build()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(16, 3, 8, 8))
+    return net.eval(), spec
+
+
+@pytest.mark.parametrize("policy", ["released", "strict"])
+@pytest.mark.parametrize("weights", ["mean_abs", "learned_scale"])
+def test_inference_copy_is_exact(policy, weights):
+    net, _ = trained_like(BinarizationPolicy.preset(policy, weight_quantizer=weights))
+    copy = to_inference(net)
+    assert not any(isinstance(m, QuantConv2d) for m in copy.modules())
+    assert sum(isinstance(m, BinarySign) for m in copy.modules()) == sum(
+        c.binary_activations for c in net.modules() if isinstance(c, QuantConv2d))
+    x = torch.randn(5, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(copy(x), net(x))
+
+
+@pytest.mark.parametrize("weights", [
+    "learned_scale",
+    pytest.param("mean_abs", marks=pytest.mark.xfail(
+        not MEAN_ABS_FORWARD_EXACT, strict=True,
+        reason="quant.functional.scaled_sign_ste's forward is (beta*sign - clip) + clip, not exactly beta*sign")),
+])
+def test_packed_round_trip_is_exact(tmp_path, weights):
+    net, spec = trained_like(BinarizationPolicy.preset("strict", weight_quantizer=weights))
+    save_model(tmp_path / "model.pt", spec, net)
+    trained, _, _ = load_model(tmp_path / "model.pt")
+    save_packed(trained, spec, tmp_path / "model.packed.pt")
+    packed, packed_spec = load_packed(tmp_path / "model.packed.pt")
+    assert packed_spec == spec
+    x = torch.randn(7, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(packed(x), trained(x))
+
+
+def test_packed_round_trip_is_close_for_every_binarizer(tmp_path):
+    net, spec = trained_like(BinarizationPolicy.preset("released"), seed=1)
+    save_packed(net, spec, tmp_path / "p.pt")
+    packed, _ = load_packed(tmp_path / "p.pt")
+    for name, conv in ((n, m) for n, m in net.named_modules() if isinstance(m, QuantConv2d) and m.binary_weights):
+        plain = dict(packed.named_modules())[name]
+        plain = plain[1] if isinstance(plain, torch.nn.Sequential) else plain
+        assert torch.allclose(plain.weight, conv.quantized_weight(), atol=1e-7, rtol=0)
+
+
+def test_packed_sizes_match_the_memory_estimate(tmp_path):
+    net, spec = trained_like(BinarizationPolicy.preset("released"))
+    sizes = save_packed(net, spec, tmp_path / "p.pt")
+    n_binary = sum(c.weight.numel() for c in quant_convs(net))
+    assert sizes.binary_weight_bits == n_binary and 0 <= sizes.padding_bits < 8 * len(quant_convs(net))
+    assert sizes.estimate_mbit == pytest.approx(profile_model(net, (1, 3, 8, 8)).memory_mbit)
+    assert sizes.buffer_bits > 0 and sizes.file_bytes == (tmp_path / "p.pt").stat().st_size
+    bits = torch.load(tmp_path / "p.pt", weights_only=True)["payload"]["bits"]
+    assert bits.dtype == torch.uint8 and bits.numel() * 8 == n_binary + sizes.padding_bits
+
+
+def test_load_packed_rejects_other_files(tmp_path):
+    torch.save({"weight": torch.zeros(3)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a binas checkpoint"):
+        load_packed(tmp_path / "foreign.pt")
+    net, spec = trained_like(BinarizationPolicy.released())
+    save_model(tmp_path / "model.pt", spec, net)
+    with pytest.raises(CheckpointError, match="expected a 'packed' checkpoint"):
+        load_packed(tmp_path / "model.pt")
+
+
+def _constant_magnitude_per_channel(w: np.ndarray) -> bool:
+    mags = np.abs(w.reshape(w.shape[0], -1))
+    return bool(np.allclose(mags, mags[:, :1], rtol=1e-6, atol=0))
+
+
+def test_onnx_graph_has_sign_ops_and_folded_binary_weights(tmp_path):
+    net, _ = trained_like(BinarizationPolicy.strict())
+    path = export_onnx(net, tmp_path / "m.onnx", (1, 3, 8, 8))
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    ops = [n.op_type for n in model.graph.node]
+    signs = sum(c.binary_activations for c in quant_convs(net))
+    # one GreaterOrEqual + Where per binarized input (the exporter merges two signs of the same tensor)
+    assert 0 < ops.count("Where") == ops.count("GreaterOrEqual") <= signs and "Sign" not in ops
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    conv_weights = [inits[n.input[1]] for n in model.graph.node if n.op_type == "Conv" and n.input[1] in inits]
+    binary = [w for w in conv_weights if _constant_magnitude_per_channel(w)]
+    assert len(binary) >= len(quant_convs(net))  # every cell conv: +-beta per output channel (BN may be folded in)
+
+
+def test_onnx_graph_computes_the_network(tmp_path):
+    """On a real-valued network (no sign ties to break differently) onnx's reference runtime agrees."""
+    from onnx.reference import ReferenceEvaluator
+
+    net, _ = trained_like(BinarizationPolicy.real())
+    path = export_onnx(net, tmp_path / "m.onnx", (1, 3, 8, 8))
+    x = torch.randn(3, 3, 8, 8)  # a batch of 3 through a graph traced with batch 1: the batch axis is dynamic
+    out = ReferenceEvaluator(onnx.load(str(path))).run(None, {"images": x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(out, net(x).numpy(), atol=1e-4)
