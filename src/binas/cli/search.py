@@ -26,9 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from binas import api
-    from binas.logs import run_log
     from binas.engine.rundir import make_run_dir
     from binas.engine.runtime import broadcast_object, setup_runtime
+    from binas.logs import run_log
 
     if args.resume:
         run_dir = Path(args.resume)
