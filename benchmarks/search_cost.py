@@ -8,7 +8,9 @@
 (b) One epoch of first-order DARTS, DCP-NAS (`ggn`) and DCP-NAS (`exact`) on the digits defaults, with
     the ratios to the DARTS epoch.
 
-Each case runs in a fresh process, so its peak RSS is its own. Run it on a quiet machine (`uptime`).
+Each case runs in a fresh process, so its peak RSS is its own. The machine is shared, so every DCP-NAS
+ratio divides by a DARTS step / epoch timed in the same process next to it, not in another process at
+another time. Run it on a quiet machine anyway (`uptime`).
 
     python benchmarks/search_cost.py [--quick] [--threads N] [--out benchmarks/results/search_cost.json]
 """
@@ -61,32 +63,56 @@ def _run_epoch(strategy, runtime, batch_size: int, epoch: int = 0) -> tuple[floa
     return time.perf_counter() - t0, metrics
 
 
-def step_case(method: str, options: dict[str, Any], threads: int | None, repeats: int) -> dict[str, Any]:
-    """Seconds of one step of `method` (one batch per split) at the DARTS CIFAR-10 search size."""
+def _cifar_strategy(method: str, options: dict[str, Any], runtime):
+    """`method` on one batch per split of 32x32 synthetic data, on the DARTS CIFAR-10 search supernet."""
     from binas.config.io import from_dict
     from binas.config.schema import SearchConfig, SpaceConfig
     from binas.data import make_synthetic, split_train_val
     from binas.strategies import STRATEGIES
     from binas.strategies.base import SearchContext
 
-    runtime = _runtime(threads)
     data = make_synthetic(2 * CIFAR_BATCH, num_classes=CIFAR_CLASSES, image_size=CIFAR_SIZE)
     train, val = split_train_val(data, 0.5, seed=0)
     cls = STRATEGIES.get(method)
     space = SpaceConfig(channels=CIFAR_CHANNELS, layers=CIFAR_LAYERS)
     search = SearchConfig(method=method, epochs=1, batch_size=CIFAR_BATCH, options=options)
-    strategy = cls(SearchContext(train, val, data.info, space, search, runtime), from_dict(cls.Config, options))
-    _run_epoch(strategy, runtime, CIFAR_BATCH)  # warm-up
-    runs = [_run_epoch(strategy, runtime, CIFAR_BATCH) for _ in range(repeats)]
-    out: dict[str, Any] = {"seconds": statistics.median(r[0] for r in runs), "all_seconds": [r[0] for r in runs]}
-    if method == "dcp-nas":
-        out |= {k: statistics.median(r[1][k] for r in runs) for k in ("parent_seconds", "child_seconds")}
-        out |= _curvature_share(strategy, train, out["child_seconds"], repeats)
-    return out
+    return cls(SearchContext(train, val, data.info, space, search, runtime), from_dict(cls.Config, options)), train
 
 
-def _curvature_share(strategy, data, child_step_s: float, repeats: int) -> dict[str, float]:
-    """Time of the Child's α-gradient with and without the curvature product, on one Child batch."""
+def step_case(method: str, options: dict[str, Any], threads: int | None, repeats: int) -> dict[str, Any]:
+    """Seconds of one step of `method` (one batch per split) at the DARTS CIFAR-10 search size.
+
+    For DCP-NAS a DARTS step is timed in the same process between its steps (the machine is shared, so
+    only interleaved times give a trustworthy ratio), and, for `ggn`, the Child's α-gradient alone with
+    no curvature product, with the GGN product and with the exact HVP.
+    """
+    runtime = _runtime(threads)
+    strategy, train = _cifar_strategy(method, options, runtime)
+    baseline = _cifar_strategy("darts", {}, runtime)[0] if method == "dcp-nas" else None
+    for s in (strategy, baseline):
+        if s is not None:
+            _run_epoch(s, runtime, CIFAR_BATCH)  # warm-up
+    rows: list[dict[str, float]] = []
+    for _ in range(repeats):
+        seconds, metrics = _run_epoch(strategy, runtime, CIFAR_BATCH)
+        row = {"seconds": seconds} | {k: metrics[k] for k in ("parent_seconds", "child_seconds") if k in metrics}
+        if baseline is not None:
+            row["darts_step_same_process_s"] = _run_epoch(baseline, runtime, CIFAR_BATCH)[0]
+            row["ratio_to_darts_step"] = seconds / row["darts_step_same_process_s"]
+            row["child_ratio_to_darts_step"] = row["child_seconds"] / row["darts_step_same_process_s"]
+        if method == "dcp-nas" and options.get("hessian", "ggn") == "ggn":
+            row |= _curvature_times(strategy, train)
+            row["ggn_product_share_of_child_step"] = (row["arch_grad_ggn_s"] - row["arch_grad_plain_s"]) / (
+                row["child_seconds"])
+            row["exact_product_over_ggn_product"] = (row["arch_grad_exact_s"] - row["arch_grad_plain_s"]) / (
+                row["arch_grad_ggn_s"] - row["arch_grad_plain_s"])
+        rows.append(row)
+    out: dict[str, Any] = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    return out | {"all_seconds": [r["seconds"] for r in rows]}
+
+
+def _curvature_times(strategy, data) -> dict[str, float]:
+    """Child forward + α-gradient on one batch: plain (λ = 0), with the GGN product, with the exact HVP."""
     import torch
 
     from binas.objectives.tangent import tangent_arch_gradient
@@ -96,34 +122,36 @@ def _curvature_share(strategy, data, child_step_s: float, repeats: int) -> dict[
     with torch.no_grad():
         teacher = strategy.parent(x, **{k: torch.softmax(a, -1) for k, a in zip(("normal", "reduce"), alphas)})
     g_parent = [torch.zeros_like(a) for a in alphas]
-
-    def timed(lam: float, hessian: str) -> float:
-        times = []
-        for _ in range(repeats + 1):
-            t0 = time.perf_counter()
-            logits = strategy.child(x, normal=torch.softmax(alphas[0], -1), reduce=torch.softmax(alphas[1], -1))
-            tangent_arch_gradient(logits, teacher, alphas, g_parent, lam=lam, hessian=hessian)
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times[1:])
-
-    plain, ggn, exact = timed(0.0, "ggn"), timed(TANGENT_WEIGHT, "ggn"), timed(TANGENT_WEIGHT, "exact")
-    return {"child_arch_grad_plain_s": plain, "child_arch_grad_ggn_s": ggn, "child_arch_grad_exact_s": exact,
-            "ggn_product_share_of_child_step": (ggn - plain) / child_step_s,
-            "exact_product_share_of_child_step": (exact - plain) / child_step_s}
+    out = {}
+    cases = (("plain", 0.0, "ggn"), ("ggn", TANGENT_WEIGHT, "ggn"), ("exact", TANGENT_WEIGHT, "exact"))
+    for name, lam, hessian in cases:
+        t0 = time.perf_counter()
+        logits = strategy.child(x, normal=torch.softmax(alphas[0], -1), reduce=torch.softmax(alphas[1], -1))
+        tangent_arch_gradient(logits, teacher, alphas, g_parent, lam=lam, hessian=hessian)
+        out[f"arch_grad_{name}_s"] = time.perf_counter() - t0
+    return out
 
 
 def epoch_case(method: str, options: dict[str, Any], threads: int | None, quick: bool) -> dict[str, Any]:
-    """Seconds of one search epoch of `method` on the digits defaults (`binas search` with no arguments)."""
+    """Seconds of one search epoch of `method` on the digits defaults (`binas search` with no arguments);
+    for DCP-NAS also a DARTS epoch in the same process, just before, for the ratio."""
     from binas import api
     from binas.config.schema import DataConfig, RunConfig, SearchConfig
 
     data = DataConfig(max_train_samples=QUICK_SAMPLES if quick else None)
-    cfg = RunConfig(data=data, search=SearchConfig(method=method, options=options))
     runtime = _runtime(threads)
+    out: dict[str, Any] = {}
+    if method == "dcp-nas":
+        darts = api.build_strategy(RunConfig(data=data, search=SearchConfig(method="darts")), runtime)
+        out["darts_epoch_same_process_s"] = _run_epoch(darts, runtime, SearchConfig().batch_size)[0]
+        del darts
+    cfg = RunConfig(data=data, search=SearchConfig(method=method, options=options))
     strategy = api.build_strategy(cfg, runtime)
     seconds, metrics = _run_epoch(strategy, runtime, cfg.search.batch_size)
-    keep = ("parent_seconds", "child_seconds", "child_arch_seconds")
-    return {"seconds": seconds, "epochs_default": cfg.search.epochs} | {k: metrics[k] for k in keep if k in metrics}
+    out |= {"seconds": seconds} | {k: metrics[k] for k in ("parent_seconds", "child_seconds") if k in metrics}
+    if "darts_epoch_same_process_s" in out:
+        out["ratio_to_darts_epoch"] = seconds / out["darts_epoch_same_process_s"]
+    return out
 
 
 def _isolated(fn, *args) -> dict[str, Any]:
@@ -159,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "dcp-nas-ggn": run_case(epoch_case, "dcp-nas", {"hessian": "ggn"}, args.threads, args.quick),
         "dcp-nas-exact": run_case(epoch_case, "dcp-nas", {"hessian": "exact"}, args.threads, args.quick),
     }
-    base = epochs["darts"]["seconds"]
-    ratios = {k: v["seconds"] / base for k, v in epochs.items()}
+    ratios = {k: v.get("ratio_to_darts_epoch", 1.0) for k, v in epochs.items()}
     import torch
 
     result = {
@@ -177,15 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(a) one step, C={CIFAR_CHANNELS}, {CIFAR_LAYERS} cells, batch {CIFAR_BATCH}, {CIFAR_SIZE}x{CIFAR_SIZE}")
     print(f"{'case':<16}{'s/step':>10}{'peak MB':>10}  notes")
     for name, r in steps.items():
-        note = ""
         if name in ("darts", "pc-darts"):
             note = f"original code {result['reference_original_code_s_per_step'][name]} s"
         else:
-            kind = name.split("-")[-1]
             note = (f"parent {r['parent_seconds']:.2f} s + child {r['child_seconds']:.2f} s; "
-                    f"{kind} product = {100 * r[f'{kind}_product_share_of_child_step']:.0f}% of the child step")
+                    f"{r['ratio_to_darts_step']:.2f}x (child {r['child_ratio_to_darts_step']:.2f}x) a DARTS step "
+                    f"timed alongside ({r['darts_step_same_process_s']:.2f} s)")
+            if "ggn_product_share_of_child_step" in r:
+                note += (f"; GGN product {100 * r['ggn_product_share_of_child_step']:.0f}% of the child step, "
+                         f"exact HVP {r['exact_product_over_ggn_product']:.2f}x the GGN product")
         print(f"{name:<16}{r['seconds']:>10.2f}{r['peak_rss_mb']:>10.0f}  {note}")
-    print("(b) one epoch on the digits defaults")
+    print("(b) one epoch on the digits defaults (ratio: to a DARTS epoch timed in the same process)")
     print(f"{'case':<16}{'s/epoch':>10}{'ratio':>8}{'peak MB':>10}")
     for name, r in epochs.items():
         print(f"{name:<16}{r['seconds']:>10.2f}{ratios[name]:>8.2f}{r['peak_rss_mb']:>10.0f}")

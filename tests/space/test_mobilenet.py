@@ -120,3 +120,24 @@ def test_space_config_from_yaml_keys_and_bad_values():
         from_dict(RunConfig, {"space": {"mobilenet": {"depth": 0}}})
     with pytest.raises(ConfigError, match="space.kind"):
         from_dict(RunConfig, {"space": {"kind": "nasbench"}})
+
+
+@pytest.mark.parametrize("c_in, c_out, stride", [(8, 24, 1), (24, 8, 2), (16, 16, 2), (16, 16, 1)])
+def test_channel_shortcut_matches_the_conv_output(c_in, c_out, stride):
+    from binas.space.mobilenet_ops import BinaryConvBN
+
+    unit = BinaryConvBN(BinarizationPolicy.strict().spec("pointwise"), c_in, c_out, 3, stride)
+    x = torch.randn(2, c_in, 7, 7)
+    assert unit(x).shape == (2, c_out, 4 if stride == 2 else 7, 4 if stride == 2 else 7)
+    assert sum(p.numel() for p in unit.shortcut.parameters()) == 0
+
+
+def test_binary_mbconv_has_real_shortcuts_and_no_relu6():
+    from binas.space.mobilenet_ops import MBConv
+
+    binary = MBConv(16, 24, 5, 3, 2, BinarizationPolicy.released())
+    assert binary.binary and not any(isinstance(m, torch.nn.ReLU6) for m in binary.modules())
+    assert [u.shortcut is not None for u in binary.body] == [True, True, True]  # 16->48, 48->48 s2, 48->24
+    real = MBConv(16, 24, 5, 3, 2, BinarizationPolicy.real())
+    assert not real.binary and sum(isinstance(m, torch.nn.ReLU6) for m in real.modules()) == 2
+    assert sum(p.numel() for p in binary.parameters()) == sum(p.numel() for p in real.parameters())

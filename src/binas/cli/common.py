@@ -28,11 +28,11 @@ def resolve_config(args: argparse.Namespace, shortcuts: dict[str, Any]) -> RunCo
     data = load_yaml(resolve_config_path(args.config)) if args.config else {}
     data = apply_overrides(data, args.overrides)
     flags = {"seed": args.seed, "device": args.device, **shortcuts}
-    data = apply_overrides(data, [f"{k}={_yaml_value(v)}" for k, v in flags.items() if v is not None])
+    data = apply_overrides(data, [f"{k}={yaml_value(v)}" for k, v in flags.items() if v is not None])
     return from_dict(RunConfig, data)
 
 
-def _yaml_value(value: Any) -> str:
+def yaml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | Path):

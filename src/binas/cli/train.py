@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from binas.cli.common import _yaml_value, add_common_options
+from binas.cli.common import add_common_options, yaml_value
 
 ROLE_KEYS = ("data", "space")  # what a search run directory given as GENOTYPE lends as defaults
 
@@ -74,7 +74,7 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
         "train.net.channels": args.channels, "train.net.layers": args.layers, "train.loss.kind": args.loss,
         "train.teacher.source": args.teacher, "train.optim.name": args.optimizer, "train.optim.lr": args.lr,
     }
-    data = apply_overrides(data, [f"{k}={_yaml_value(v)}" for k, v in flags.items() if v is not None])
+    data = apply_overrides(data, [f"{k}={yaml_value(v)}" for k, v in flags.items() if v is not None])
     return from_dict(RunConfig, data)
 
 

@@ -35,7 +35,8 @@ class DataConfig:
         data_dir: folder of a local data set.
         image_size: resize to this size (None: the data set's default; digits 16).
         train_portion: fraction of the training split that trains weights during search (rest: alpha).
-        augment: random crop + flip of training batches.
+        augment: random crop + flip of training batches; None = the data set's default (on for CIFAR-10
+            and ImageNet, off for digits, where it costs accuracy and a flipped digit is another digit).
         max_train_samples: use only the first N training samples (quick runs on big data sets).
         num_workers: DataLoader worker processes (0 = in the main process).
     """
@@ -44,7 +45,7 @@ class DataConfig:
     data_dir: str | None = None
     image_size: int | None = None
     train_portion: float = 0.5
-    augment: bool = True
+    augment: bool | None = None
     max_train_samples: int | None = None
     num_workers: int = 0
 

@@ -32,6 +32,8 @@ class DatasetInfo:
         in_channels: image channels (3 for every packaged data set).
         image_size: height == width of the images the data set yields.
         mean, std: per-channel constants already subtracted/divided out of the images.
+        hflip: whether horizontal flips are a valid augmentation (not for digits: a flipped 2 is no 2).
+        augment_by_default: whether crop/flip augmentation is on when the config leaves it unset.
     """
 
     name: str
@@ -40,6 +42,8 @@ class DatasetInfo:
     image_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    hflip: bool = True
+    augment_by_default: bool = True
 
 
 class ImageDataset(Dataset):

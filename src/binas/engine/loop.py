@@ -22,6 +22,9 @@ from binas.errors import NonFiniteLossError
 
 Batch = tuple[Tensor, Tensor]
 
+#: Crop padding as a fraction of the image side: CIFAR's standard 4 pixels at 32x32 (DARTS).
+CROP_PADDING_FRACTION = 4 / 32
+
 
 @dataclass
 class EpochLoop:
@@ -31,14 +34,14 @@ class EpochLoop:
         runtime: device, process group and seed of the run.
         epoch: the epoch being run (0-based).
         batch_size: default mini-batch size.
-        augment: apply random crop + flip to batches drawn with `augment=True`.
+        augment: apply random crop + flip to batches drawn with `augment=True` (None: the data set's default).
         progress: show tqdm bars.
     """
 
     runtime: Runtime
     epoch: int
     batch_size: int
-    augment: bool = True
+    augment: bool | None = None
     progress: bool = True
     num_workers: int = 0
     _streams: dict[str, int] = field(default_factory=dict)
@@ -71,13 +74,17 @@ class EpochLoop:
         total = len(loader) if max_batches is None else min(len(loader), max_batches)
         bar = tqdm(loader, total=total, desc=desc or stream, leave=False, disable=not (self.progress and show_progress),
                    dynamic_ncols=True)
+        info = getattr(dataset, "info", None) or getattr(getattr(dataset, "dataset", None), "info", None)
+        flip = info.hflip if info is not None else True
+        use_augment = self.augment if self.augment is not None else (info.augment_by_default if info else True)
         device = self.runtime.device
         memory_format = preferred_memory_format(device)
         for i, (x, y) in enumerate(bar):
             if max_batches is not None and i >= max_batches:
                 break
-            if augment and self.augment:
-                x = random_crop_flip(x, generator)
+            if augment and use_augment:
+                x = random_crop_flip(x, generator, padding=max(1, round(x.shape[-1] * CROP_PADDING_FRACTION)),
+                                     flip=flip)
             yield x.to(device, memory_format=memory_format, non_blocking=True), y.to(device, non_blocking=True)
         bar.close()
 

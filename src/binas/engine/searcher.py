@@ -49,7 +49,7 @@ def run_search(
     *,
     resume: bool = False,
     progress: bool = True,
-    augment: bool = True,
+    augment: bool | None = None,
     num_workers: int = 0,
     extra_state: dict[str, Any] | None = None,
 ) -> SearchResult:
@@ -60,7 +60,7 @@ def run_search(
         run_dir: the run directory (created by the caller).
         resume: continue from `run_dir/checkpoint.pt`.
         progress: show tqdm bars.
-        augment: random crop + flip for the batches strategies request augmented.
+        augment: random crop + flip for the batches strategies request augmented (None: data set default).
         num_workers: DataLoader workers.
         extra_state: plain data stored in every checkpoint (e.g. the resolved config).
     """
@@ -126,7 +126,9 @@ def run_search(
 
 
 def _write_diagrams(genotype: Genotype, run_dir: Path) -> None:
-    """Cell diagrams (PNG + DOT); a plotting failure must never lose a finished search."""
+    """Cell diagrams (PNG + DOT) of a DARTS-cell genotype; a plotting failure never loses a finished search."""
+    if not isinstance(genotype, Genotype):  # e.g. a mobile-space genotype: blocks, not cells
+        return
     try:
         from binas.genotype.plot import save_cell_diagrams
 

@@ -176,7 +176,7 @@ class TrainJob:
     amp: bool = False
     eval_every: int = 1
     eval_batch_size: int | None = None
-    augment: bool = True
+    augment: bool | None = None
     shuffle: bool = True
     num_workers: int = 0
     on_complete: Callable[[nn.Module, PhaseResult], None] | None = None
@@ -228,7 +228,7 @@ def run_phase(
                                           find_unused_parameters=_may_leave_parameters_unused(net))
     optimizer = job.make_optimizer(net)
     autocast, scaler = _amp_setup(job, device)
-    start, elapsed, history = 0, 0.0, []
+    start, elapsed = 0, 0.0
     if resume is not None:
         net.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -283,7 +283,6 @@ def run_phase(
                               rank=runtime.dist.rank, world_size=world, num_workers=job.num_workers)
             record.update(test_top1=result.top1, test_top5=result.top5, test_loss=result.loss)
             final = result if last else final
-        history.append(record)
         if metrics_log is not None:
             metrics_log.log(record)
         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in ("train_loss", "train_acc", "test_top1")},

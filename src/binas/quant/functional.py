@@ -104,4 +104,5 @@ def scaled_sign_ste(w: Tensor, clip: float = 1.0) -> Tensor:
     as in `HardBinaryConv` of the DCP-NAS release (spec §3.2a).
     """
     clipped = w.clamp(-clip, clip)
-    return (mean_abs_scale(w) * hard_sign(w)).detach() - clipped.detach() + clipped
+    # Forward value is exactly beta * sign(w) (the zero-valued term only carries the gradient).
+    return (mean_abs_scale(w) * hard_sign(w)).detach() + (clipped - clipped.detach())

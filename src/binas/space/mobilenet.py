@@ -14,8 +14,8 @@ Binarization (a `BinarizationPolicy`, roles `pointwise` / `depthwise`): the expa
 convs are `pointwise`, the k x k depth-wise conv is `depthwise`. So `released` = binary weights in every
 block conv and binary activations into the 1x1 convs; `strict` = every block conv 1-bit x 1-bit. The
 stem, the feature-mix conv and the classifier stay real (the first and last layers of a BNN, as for
-the DARTS space). A ReLU6 in front of a conv whose input is binarized is dropped (sign(ReLU6(x)) would
-be constant; the sign is the non-linearity of a binary conv), as `binas.space.ops` does.
+the DARTS space). A 1-bit MBConv gets Bi-Real-style real shortcuts around its convs
+(`binas.space.mobilenet_ops`), without which it does not train.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from binas.errors import ShapeError
-from binas.quant.policy import BinarizationPolicy, ConvSpec
+from binas.quant.policy import BinarizationPolicy
+from binas.space.mobilenet_ops import MBConv
 
 #: ProxylessNAS stage widths: stem, first block, 6 searchable stages, feature mix (spec ddpnas §1.1).
 PROXYLESS_WIDTHS: tuple[int, ...] = (32, 16, 24, 40, 80, 96, 192, 320, 1280)
@@ -143,31 +144,6 @@ def block_candidates(cfg: MobileNetConfig, spec: BlockSpec) -> tuple[Candidate, 
 
 def num_candidates(cfg: MobileNetConfig) -> int:
     return len(cfg.kernels) * len(cfg.expands) + 1
-
-
-def _act_unless(spec: ConvSpec) -> list[nn.Module]:
-    return [] if spec.binary_activations else [nn.ReLU6(inplace=False)]
-
-
-class MBConv(nn.Module):
-    """Inverted residual body (no shortcut): [1x1 expand, BN, ReLU6], k x k depth-wise, BN, ReLU6, 1x1
-    project, BN (MobileNetV2; `expand == 1` has no expand conv)."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, expand: int, stride: int,
-                 policy: BinarizationPolicy) -> None:
-        super().__init__()
-        pw, dw = policy.spec("pointwise"), policy.spec("depthwise")
-        mid = c_in * expand
-        layers: list[nn.Module] = []
-        if expand != 1:
-            layers += [pw.conv(c_in, mid, 1), nn.BatchNorm2d(mid), *_act_unless(dw)]
-        layers += [dw.conv(mid, mid, kernel, stride, kernel // 2, groups=mid), nn.BatchNorm2d(mid), *_act_unless(pw)]
-        layers += [pw.conv(mid, c_out, 1), nn.BatchNorm2d(c_out)]
-        self.body = nn.Sequential(*layers)
-        self.kernel, self.expand = kernel, expand
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
 
 
 def build_candidate(spec: BlockSpec, candidate: Candidate, policy: BinarizationPolicy) -> nn.Module | None:

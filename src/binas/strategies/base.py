@@ -138,6 +138,10 @@ def build_supernet(ctx: SearchContext, *, binary: bool, partial_channels: int = 
     from binas.quant.policy import BinarizationPolicy
     from binas.space.supernet import Supernet
 
+    if getattr(ctx.space, "kind", "darts") != "darts":
+        from binas.errors import ConfigError
+
+        raise ConfigError(f"this search method supports only the darts cell space, not space.kind={ctx.space.kind!r}")
     policy = ctx.space.binary_policy() if binary else BinarizationPolicy.real()
     net = Supernet(ctx.space.supernet(partial_channels), num_classes=ctx.info.num_classes,
                    in_channels=ctx.info.in_channels, policy=policy)

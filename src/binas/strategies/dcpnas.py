@@ -72,8 +72,9 @@ class DCPNASOptions:
         hessian: H_C v product (spec A4): `ggn` (Jᵀ H_z J, default; Table 4.3 "GGN ✓"), `ggn-rank1`
             (g_C g_Cᵀ v) or `exact` (double-backward HVP, "GGN ✗").
         distance: D of Eq. 4.31 (Table 4.4): `frobenius` (squared F-norm), `l1` or `cosine`.
-        parent_gradient: when g_P is computed (spec A3): `per-batch` (on the Child's val batch) or
-            `per-round` (averaged over the val split once after the Parent round, Alg. 10 line 5).
+        parent_gradient: when g_P is computed (spec A3): `per-batch` (on each Child val batch, at the
+            Parent's w and α, which stay fixed during the Child round) or `per-round` (averaged over the val
+            split once after the Parent round, Alg. 10 line 5).
         tau: τ of the rank gate (Eq. 4.52): ops ranked > τ are backtracked; M (8) turns it off.
         rank_order: `largest-first` (rank 1 = largest ‖w_m‖², spec A6) or `smallest-first`.
         rank_scope: rank the ops of each `edge` (A6) or all E×M entries of a `cell` type.
