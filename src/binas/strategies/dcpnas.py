@@ -54,8 +54,9 @@ RECONSTRUCTION_WEIGHT = 0.2
 TAU = 4
 #: η_ψ, the learning rate of ψ̃ in Eq. 4.51 (unknown, spec §5.7; [Inf] plain unit step on ∂L/∂ψ̃).
 PSI_LR = 1.0
-#: Default search epochs: an epoch is a Parent and a Child round, about 3.5 DARTS epochs of compute
-#: (benchmarks/search_cost.py), so 3 epochs take about the wall-clock time of the 10-epoch DARTS digits default.
+#: Default search epochs: an epoch is a Parent and a Child round, 4-5 DARTS epochs of compute
+#: (benchmarks/search_cost.py), so 3 epochs take about the wall-clock time of the 10-epoch DARTS digits default
+#: (about 4 min vs 3.3 min on 2 CPU cores).
 DIGITS_EPOCHS = 3
 
 
@@ -81,7 +82,9 @@ class DCPNASOptions:
         psi_shape: ψ̃ per `edge` (E×1, Eq. 4.49, A6) or per `edge-op` (E×M).
         psi_init: initial ψ̃ (A6: 1e-3).
         psi_lr: η_ψ of Eq. 4.51.
-        backtrack_eta: η of Eq. 4.50; None = η₁·η₂ (arch lr × current weight lr).
+        backtrack_eta: η of Eq. 4.50; None = η₁·η₂ (arch lr × current weight lr). With ψ̃ = 1e-3 that
+            backtracks ~1e-8 of α per step, below float32 resolution (D.O. then equals D.O. off); 1.0 makes
+            ψ̃ the per-step backtrack coefficient (watch the gated ops' α on long searches: it compounds).
         search_epochs: search epochs (each a Parent and a Child round); the default keeps the bundled digits
             search to a few minutes on 2 CPU cores; None = `search.epochs` (what full-size presets should use).
     """
