@@ -136,6 +136,7 @@ def _train_fields(result: TrainResult | None) -> dict[str, Any]:
         return {}
     epochs = [p.get("epochs") for p in result.phases.values()]
     return {**result.profile, "top1": result.top1, "top5": result.top5, "seconds": result.seconds,
+            "cpu_seconds": result.summary.get("cpu_seconds"),
             "epochs": sum(epochs) if all(isinstance(e, int) for e in epochs) and epochs else None}
 
 
@@ -155,6 +156,8 @@ def build_summary(cfg: RunConfig, run_dir: Path, found: SearchResult, trained: T
         "memory_mbit": t.get("memory_mbit"),
         "search_seconds": round(found.seconds, 2),
         "train_seconds": t.get("seconds"),
+        "search_cpu_seconds": round(found.cpu_seconds, 2),
+        "train_cpu_seconds": t.get("cpu_seconds"),
         "search_epochs": found.epochs,
         "train_epochs": t.get("epochs"),
         "genotype": found.genotype.to_dict(),

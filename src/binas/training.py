@@ -291,6 +291,7 @@ def _finish(cfg: RunConfig, geno: Genotype, run_dir: Path, phases: list[Phase], 
         summary = {
             "top1": final.get("top1"), "top5": final.get("top5"), "loss": final.get("loss"), **prof,
             "seconds": round(sum(p.get("seconds", 0.0) for p in completed.values()), 2),
+            "cpu_seconds": round(sum(p.get("cpu_seconds", 0.0) for p in completed.values()), 2),
             "wall_seconds": round(seconds, 2), "phases": completed, "dataset": cfg.data.name,
             "policy": spec.policy["name"], "network": {k: v for k, v in spec.to_dict().items() if k != "genotype"},
             "genotype": geno.to_dict(), "archid": geno.archid, "loss_kind": cfg.train.loss.kind,

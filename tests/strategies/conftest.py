@@ -10,5 +10,5 @@ TINY_OPTIONS: dict[str, dict] = {
     "ddpnas": {"rounds_per_prune": 1, "max_epochs": 3},
     "cp-nas": {"rounds": 1, "train_steps": 1, "eval_batches": 1, "max_samples": 3},
     "bnas": {"rounds": 1, "train_steps": 1, "eval_batches": 1, "max_samples": 3},
-    "dcp-nas": {"search_epochs": None},  # follow search.epochs (the method's default is its digits budget)
+    "dcp-nas": {},
 }

@@ -15,6 +15,7 @@ from binas.config.schema import DataConfig, RunConfig, SearchConfig, SpaceConfig
 from binas.engine.loop import EpochLoop
 from binas.engine.runtime import derive_seed, seed_everything, setup_runtime
 from binas.errors import ConfigError
+from binas.strategies.base import SearchStrategy
 from binas.strategies.dcpnas import DCPNAS, DCPNASOptions
 
 ABLATIONS = {
@@ -103,7 +104,6 @@ def test_epoch_reports_both_supernets_and_the_tangent(default_run) -> None:
                 "tangent_distance", "grad_gap_norm", "tangent_correction_norm", "child_seconds"):
         assert key in metrics and metrics[key] == metrics[key], key
     assert metrics["tangent_correction_norm"] > 0
-    assert strategy.num_epochs() == DCPNASOptions().search_epochs  # the method's digits budget, not search.epochs
     record = strategy.epoch_record()
     assert {"alpha_entropy_normal", "alpha_entropy_reduce", "child_psi_mean", "parent_gated_fraction"} <= set(record)
     # alpha is inherited back: after the epoch the Parent's alpha is the Child's (Algorithm 10 line 13).
@@ -128,3 +128,12 @@ def test_tangent_off_equals_lambda_zero_and_reports_no_correction(runs) -> None:
 def test_tau_equal_to_the_op_count_equals_decoupled_off(runs) -> None:
     gated_off, _ = run_epochs(micro_config(tau=8))
     assert torch.equal(alpha(gated_off), alpha(runs("decoupled-off")[0]))
+
+
+@pytest.mark.parametrize("epochs, expected", [(None, DCPNAS.default_epochs), (2, 2)])
+def test_search_epochs_default_to_the_methods_own(epochs, expected) -> None:
+    cfg = micro_config()
+    cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, epochs=epochs))
+    strategy = api.build_strategy(cfg, setup_runtime("cpu", 0, num_threads=1))
+    assert strategy.num_epochs() == expected
+    assert DCPNAS.default_epochs != SearchStrategy.default_epochs  # an epoch is a Parent and a Child round

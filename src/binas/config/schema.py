@@ -94,7 +94,9 @@ class SearchConfig:
 
     Attributes:
         method: strategy registry name (`darts`, `pc-darts`, `random`, ...).
-        epochs: search epochs (strategies with a fixed schedule may define their own length).
+        epochs: search epochs; None = the method's own default (`default_epochs` of its strategy: 10 for
+            DARTS, PC-DARTS and random, 3 for DCP-NAS, whose epoch is a Parent and a Child round). CP-NAS,
+            BNAS and DDPNAS run their own sampling/pruning schedule and do not use it.
         batch_size: mini-batch size for weights and architecture.
         binary: search the 1-bit supernet (with `space.policy`) instead of the real one.
         w_optimizer, w_lr, w_lr_min, w_momentum, w_weight_decay, grad_clip: supernet weights
@@ -104,7 +106,7 @@ class SearchConfig:
     """
 
     method: str = "darts"
-    epochs: int = 10
+    epochs: int | None = None
     batch_size: int = 64
     binary: bool = False
     w_optimizer: Literal["sgd", "adam"] = "sgd"

@@ -41,6 +41,8 @@ class SearchResult:
     epochs: int
     seconds: float
     last_metrics: dict[str, Any]
+    #: process CPU seconds (all threads): a cost measure that other jobs on the machine barely disturb
+    cpu_seconds: float = 0.0
 
 
 def run_search(
@@ -68,7 +70,7 @@ def run_search(
     runtime = strategy.ctx.runtime
     is_main = runtime.is_main
     ckpt_path = run_dir / CHECKPOINT_NAME
-    start_epoch, elapsed = 0, 0.0
+    start_epoch, elapsed, elapsed_cpu = 0, 0.0, 0.0
     if resume:
         payload = load_checkpoint(ckpt_path, kind="search")
         if payload.get("method") != strategy.name:
@@ -77,6 +79,7 @@ def run_search(
             )
         strategy.load_state_dict(payload["strategy"])
         start_epoch, elapsed = int(payload["epoch"]) + 1, float(payload["elapsed"])
+        elapsed_cpu = float(payload.get("elapsed_cpu", 0.0))
         if is_main:
             truncate_after(run_dir / METRICS_NAME, payload["epoch"])
         logger.info("resuming %s search at epoch %d", strategy.name, start_epoch)
@@ -94,18 +97,20 @@ def run_search(
             seed_everything(derive_seed(runtime.seed, "search-epoch", epoch))
             loop = EpochLoop(runtime, epoch, strategy.ctx.search.batch_size, augment=augment,
                              progress=progress and is_main, num_workers=num_workers)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             metrics = strategy.run_epoch(epoch, loop)
-            seconds = time.perf_counter() - t0
+            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
             elapsed += seconds
-            record = {"epoch": epoch, "seconds": round(seconds, 3), **metrics, **strategy.epoch_record(),
+            elapsed_cpu += cpu_seconds
+            record = {"epoch": epoch, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
+                      **metrics, **strategy.epoch_record(),
                       "genotype": strategy.genotype().to_dict()}
             metrics_log.log(record)
             bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if isinstance(v, float)}, refresh=False)
             if is_main:
                 save_checkpoint(
                     ckpt_path,
-                    {"method": strategy.name, "epoch": epoch, "elapsed": elapsed,
+                    {"method": strategy.name, "epoch": epoch, "elapsed": elapsed, "elapsed_cpu": elapsed_cpu,
                      "strategy": strategy.state_dict(), **(extra_state or {})},
                     kind="search",
                 )
@@ -120,9 +125,10 @@ def run_search(
         strategy.write_artifacts(run_dir)
         write_json(run_dir / "search_summary.json", {
             "method": strategy.name, "epochs": epoch + 1, "search_seconds": round(elapsed, 2),
+            "search_cpu_seconds": round(elapsed_cpu, 2),
             "genotype": genotype.to_dict(), "archid": genotype.archid, "last": record,
         })
-    return SearchResult(genotype, run_dir, epoch + 1, elapsed, record)
+    return SearchResult(genotype, run_dir, epoch + 1, elapsed, record, elapsed_cpu)
 
 
 def _write_diagrams(genotype: Genotype, run_dir: Path) -> None:

@@ -139,9 +139,10 @@ class PhaseResult:
     seconds: float
     final: EvalResult | None
     last: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"epochs": self.epochs, "seconds": round(self.seconds, 2), **{
+        out = {"epochs": self.epochs, "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2), **{
             k: v for k, v in self.last.items() if k.startswith("train_")}}
         if self.final is not None:
             out.update(top1=self.final.top1, top5=self.final.top5, loss=self.final.loss)
@@ -228,13 +229,14 @@ def run_phase(
                                           find_unused_parameters=_may_leave_parameters_unused(net))
     optimizer = job.make_optimizer(net)
     autocast, scaler = _amp_setup(job, device)
-    start, elapsed = 0, 0.0
+    start, elapsed, elapsed_cpu = 0, 0.0, 0.0
     if resume is not None:
         net.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         if resume.get("scaler"):
             scaler.load_state_dict(resume["scaler"])
         start, elapsed = int(resume["epoch"]) + 1, float(resume["elapsed"])
+        elapsed_cpu = float(resume.get("elapsed_cpu", 0.0))
     dtype = next(net.parameters()).dtype
     per_rank = job.batch_size // world
     steps = _steps_per_epoch(len(job.train_data), per_rank, world)  # type: ignore[arg-type]
@@ -248,7 +250,7 @@ def run_phase(
         net.drop_path_prob = job.drop_path_prob * epoch / job.epochs  # DARTS's linear ramp
         loop = EpochLoop(phase_runtime, epoch, per_rank, augment=job.augment, progress=progress and is_main,
                          num_workers=job.num_workers)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         meter = Meter()
         forward.train()
         lr = 0.0
@@ -274,10 +276,12 @@ def run_phase(
         if runtime.dist.is_distributed:  # every rank saw an equal share: the mean of means is the mean
             keys = sorted(train)
             train = dict(zip(keys, all_reduce_mean(torch.tensor([train[k] for k in keys])).tolist()))
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         elapsed += seconds
+        elapsed_cpu += cpu_seconds
         last = epoch == job.epochs - 1
-        record = {"phase": job.name, "epoch": epoch, "lr": lr, "seconds": round(seconds, 3), **train}
+        record = {"phase": job.name, "epoch": epoch, "lr": lr, "seconds": round(seconds, 3),
+                  "cpu_seconds": round(cpu_seconds, 3), **train}
         if job.test_data is not None and (last or (job.eval_every and (epoch + 1) % job.eval_every == 0)):
             result = evaluate(net, job.test_data, batch_size=job.eval_batch_size or job.batch_size, device=device,
                               rank=runtime.dist.rank, world_size=world, num_workers=job.num_workers)
@@ -288,12 +292,13 @@ def run_phase(
         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in ("train_loss", "train_acc", "test_top1")},
                         refresh=False)
         if last and job.on_complete is not None:
-            job.on_complete(net, PhaseResult(job.name, job.epochs, elapsed, final, record))
+            job.on_complete(net, PhaseResult(job.name, job.epochs, elapsed, final, record, elapsed_cpu))
         if is_main:
-            state = {"phase": job.name, "epoch": epoch, "elapsed": elapsed, "model": net.state_dict(),
+            state = {"phase": job.name, "epoch": epoch, "elapsed": elapsed, "elapsed_cpu": elapsed_cpu,
+                     "model": net.state_dict(),
                      "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "record": record}
             save_checkpoint(Path(run_dir) / CHECKPOINT_NAME, {**state, **(extra_state() if extra_state else {})},
                             kind=TRAIN_KIND)
         barrier()
     bar.close()
-    return PhaseResult(job.name, job.epochs, elapsed, final, record)
+    return PhaseResult(job.name, job.epochs, elapsed, final, record, elapsed_cpu)

@@ -51,6 +51,8 @@ class SearchStrategy(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type] = NoOptions
+    #: Search epochs when `search.epochs` is null (the DARTS digits default).
+    default_epochs: ClassVar[int] = 10
 
     def __init__(self, ctx: SearchContext, options: Any) -> None:
         self.ctx = ctx
@@ -58,8 +60,8 @@ class SearchStrategy(ABC):
         self.device = ctx.runtime.device
 
     def num_epochs(self) -> int:
-        """Epochs this search will run (strategies with a fixed schedule override it)."""
-        return self.ctx.search.epochs
+        """`search.epochs`, or this method's `default_epochs` when it is null (fixed schedules override it)."""
+        return self.default_epochs if self.ctx.search.epochs is None else self.ctx.search.epochs
 
     @abstractmethod
     def run_epoch(self, epoch: int, loop: EpochLoop) -> dict[str, float]:

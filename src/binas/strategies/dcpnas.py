@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import torch
 
-from binas.config.schema import SearchConfig
 from binas.engine.loop import EpochLoop
 from binas.genotype import Genotype, derive
 from binas.objectives.tangent import DistanceKind, HessianKind
@@ -85,8 +84,6 @@ class DCPNASOptions:
         backtrack_eta: η of Eq. 4.50; None = η₁·η₂ (arch lr × current weight lr). With ψ̃ = 1e-3 that
             backtracks ~1e-8 of α per step, below float32 resolution (D.O. then equals D.O. off); 1.0 makes
             ψ̃ the per-step backtrack coefficient (watch the gated ops' α on long searches: it compounds).
-        search_epochs: search epochs (each a Parent and a Child round); the default keeps the bundled digits
-            search to a few minutes on 2 CPU cores; None = `search.epochs` (what full-size presets should use).
     """
 
     tangent_weight: float = TANGENT_WEIGHT
@@ -104,7 +101,6 @@ class DCPNASOptions:
     psi_init: float = PSI_INIT
     psi_lr: float = PSI_LR
     backtrack_eta: float | None = None
-    search_epochs: int | None = DIGITS_EPOCHS
 
     def __post_init__(self) -> None:
         for name in ("tangent_weight", "reconstruction_weight", "psi_init", "psi_lr"):
@@ -113,8 +109,6 @@ class DCPNASOptions:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if self.tau < 0 or (self.rank_scope == "edge" and self.tau > len(PRIMITIVES)):
             raise ValueError(f"tau must be a rank in [0, {len(PRIMITIVES)}] (the ops of an edge), got {self.tau}")
-        if self.search_epochs is not None and self.search_epochs < 1:
-            raise ValueError(f"search_epochs must be >= 1 or null (use search.epochs), got {self.search_epochs}")
         if self.backtrack_eta is not None and not (math.isfinite(self.backtrack_eta) and self.backtrack_eta >= 0):
             raise ValueError(f"backtrack_eta must be a finite number >= 0 or null, got {self.backtrack_eta}")
 
@@ -137,6 +131,7 @@ class DCPNAS(SearchStrategy):
     """
 
     name = "dcp-nas"
+    default_epochs = DIGITS_EPOCHS
     Config = DCPNASOptions
 
     def __init__(self, ctx: SearchContext, options: Any) -> None:
@@ -158,14 +153,6 @@ class DCPNAS(SearchStrategy):
         self.parent_norms = OpNormTable(self.parent)
         self.child_norms = OpNormTable(self.child)
         self.child_convs = quant_convs(self.child)
-        if options.search_epochs is not None and ctx.search.epochs != SearchConfig().epochs:
-            logger.warning("dcp-nas runs search.options.search_epochs=%d epochs; search.epochs=%d is not used "
-                           "(set search.options.search_epochs=null to use it)",
-                           options.search_epochs, ctx.search.epochs)
-
-    def num_epochs(self) -> int:
-        """`search.options.search_epochs`, or `search.epochs` when that option is null."""
-        return self.ctx.search.epochs if self.options.search_epochs is None else self.options.search_epochs
 
     def _decoupled(self) -> DecoupledBacktracking:
         o = self.options

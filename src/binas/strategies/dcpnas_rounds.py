@@ -16,20 +16,12 @@ from torch import Tensor
 
 from binas.engine.loop import EpochLoop, Meter, accuracy
 from binas.objectives.distill import soft_cross_entropy
-from binas.objectives.reconstruction import reconstruction_error
+from binas.objectives.reconstruction import model_reconstruction_loss
 from binas.objectives.tangent import flatten, tangent_arch_gradient
 from binas.space.arch_params import CELL_KINDS
 
 if TYPE_CHECKING:
-    from binas.quant.layers import QuantConv2d
     from binas.strategies.dcpnas import DCPNAS
-
-
-def reconstruction_penalty(convs: Sequence[QuantConv2d]) -> Tensor:
-    """L_R = Σ ‖ŵ − β∘sign(ŵ)‖² (Eq. 4.23) with the binarized target held fixed, so ∂L_R/∂ŵ = 2(ŵ − β∘b_ŵ)
-    as spec §5.3 adds to Eq. 4.34. (Differentiating through the STE target instead would cancel the
-    gradient inside the clip range; β = mean|ŵ| is already the L_R-optimal scale for a fixed sign.)"""
-    return torch.stack([reconstruction_error(c.weight, c.quantized_weight().detach()) for c in convs]).sum()
 
 
 def _weights(effectives: Sequence[Tensor]) -> dict[str, Tensor]:
@@ -148,7 +140,7 @@ def child_round(strategy: DCPNAS, epoch: int, loop: EpochLoop, eta: float,
             weights = _weights([dec.effective(i, a) for i, a in enumerate(alphas)])
         logits = net(x, **weights)
         kd = soft_cross_entropy(logits, teacher)
-        recon = reconstruction_penalty(strategy.child_convs) if opts.mu > 0 and strategy.child_convs else None
+        recon = model_reconstruction_loss(strategy.child_convs) if opts.mu > 0 and strategy.child_convs else None
         loss = loop.check(kd if recon is None else kd + opts.mu * recon, "child training loss")
         _weight_step(strategy, net, strategy.child_w_opt, loss, loop)
         meter.update(len(yv), child_val_loss=step.loss.item(), child_val_acc=accuracy(logits_v, yv)[0],

@@ -1,0 +1,33 @@
+"""L_R (Eq. 4.23): the value, the gradient 2(w − β∘sign w) with a fixed target, zero for real models."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from binas.objectives.reconstruction import model_reconstruction_loss, reconstruction_error
+from binas.quant.layers import BinaryConv2d
+
+
+def test_gradient_is_twice_the_residual_inside_the_clip_range() -> None:
+    torch.manual_seed(0)
+    conv = BinaryConv2d(3, 4, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.mul_(0.1)  # all |w| < 1: the STE would pass 1 everywhere
+    loss = model_reconstruction_loss(conv)
+    loss.backward()
+    w = conv.weight.detach()
+    beta = w.abs().mean(dim=(1, 2, 3), keepdim=True)
+    target = beta * torch.sign(w)
+    torch.testing.assert_close(loss, (w - target).pow(2).sum())
+    torch.testing.assert_close(conv.weight.grad, 2 * (w - target))
+    assert conv.weight.grad.abs().sum() > 0
+
+
+def test_model_sum_over_convs_and_zero_for_real_models() -> None:
+    torch.manual_seed(0)
+    convs = [BinaryConv2d(2, 2, 3), BinaryConv2d(2, 3, 1)]
+    total = model_reconstruction_loss(convs)
+    parts = sum(reconstruction_error(c.weight, c.quantized_weight()) for c in convs)
+    torch.testing.assert_close(total, parts)
+    assert model_reconstruction_loss(nn.Sequential(nn.Conv2d(2, 2, 3))).item() == 0.0
