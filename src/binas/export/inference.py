@@ -7,6 +7,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from binas.quant.functional import hard_sign
 from binas.quant.layers import QuantConv2d
 
 
@@ -14,11 +15,14 @@ class BinarySign(nn.Module):
     """sign(x) with sign(0) = +1, as in training (`binas.quant.functional.hard_sign`).
 
     ONNX's `Sign` maps 0 to 0, which would make a "1-bit" input ternary (exact zeros are common after a
-    ReLU), so this exports as `GreaterOrEqual` + `Where`: the same values the trained network uses.
+    ReLU), so in an ONNX export this is `GreaterOrEqual` + `Where`: the same values the trained network
+    uses. Eager PyTorch runs the faster `hard_sign`.
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+        if torch.onnx.is_in_onnx_export():
+            return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+        return hard_sign(x)
 
 
 def _plain(conv: QuantConv2d, weight: Tensor | None) -> nn.Module:
