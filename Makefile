@@ -1,0 +1,31 @@
+# Shortcuts; every target uses the project's .venv (created by `make install`).
+PY := .venv/bin/python
+
+.PHONY: help install test run reproduce reproduce-quick readme-results search-cost inference
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+install:  ## create .venv with the CPU build of PyTorch and binas
+	bash scripts/install.sh
+
+test:  ## install if needed and run the tests (2 workers)
+	bash scripts/test.sh
+
+run: install  ## the main job: search, retrain and evaluate on the bundled digits
+	.venv/bin/binas run --config digits_quick
+
+reproduce: install  ## every method on one budget, 3 seeds (about an hour on 2 cores)
+	$(PY) benchmarks/reproduce.py
+
+reproduce-quick: install  ## the same with a tiny budget (minutes)
+	$(PY) benchmarks/reproduce.py --quick
+
+readme-results:  ## rewrite README.md's results block from benchmarks/results/reproduce.json
+	$(PY) benchmarks/reproduce.py --readme
+
+search-cost: install  ## seconds per epoch and peak memory of each method, and their scaling
+	$(PY) benchmarks/search_cost.py
+
+inference: install  ## latency and size of a 1-bit network vs its real twin
+	$(PY) benchmarks/inference.py
