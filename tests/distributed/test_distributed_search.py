@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from binas import api
+from binas.engine.loop import EpochLoop
 from binas.engine.runtime import cleanup_distributed, setup_runtime
 from binas.engine.searcher import run_search
 from tests.conftest import tiny_run_config
@@ -20,8 +21,11 @@ def search_worker(rank: int, port: int, out_dir: str) -> None:
     try:
         strategy = api.build_strategy(tiny_run_config("darts", epochs=2), runtime)
         result = run_search(strategy, Path(out_dir) / "run", progress=False)
+        loop = EpochLoop(runtime, 0, 8, progress=False)
+        first = next(iter(loop.batches(strategy.ctx.train_data, stream="probe")))[0]
         torch.save({"alpha": strategy.arch.state_dict(), "genotype": result.genotype.to_dict(),
-                    "weights": strategy.supernet.state_dict()}, Path(out_dir) / f"rank{rank}.pt")
+                    "weights": strategy.supernet.state_dict(), "batch": first.shape[0]},
+                   Path(out_dir) / f"rank{rank}.pt")
     finally:
         cleanup_distributed()
 
@@ -36,3 +40,4 @@ def test_darts_search_in_two_processes_keeps_ranks_identical(tmp_path):
     weights = [k for k in r0["weights"] if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert all(torch.equal(r0["weights"][k], r1["weights"][k]) for k in weights)
     assert (tmp_path / "run" / "genotype.json").is_file()
+    assert r0["batch"] == r1["batch"] == 8 // WORLD_SIZE  # search.batch_size is global, as train.batch_size

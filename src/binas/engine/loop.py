@@ -33,7 +33,8 @@ class EpochLoop:
     Attributes:
         runtime: device, process group and seed of the run.
         epoch: the epoch being run (0-based).
-        batch_size: default mini-batch size.
+        batch_size: default mini-batch size, global: under torchrun each rank draws batch_size // world_size
+            (as `train.batch_size`), so a search means the same thing on 1 or N processes.
         augment: apply random crop + flip to batches drawn with `augment=True` (None: the data set's default).
         progress: show tqdm bars.
     """
@@ -66,8 +67,10 @@ class EpochLoop:
     ) -> Iterator[Batch]:
         """Yield (x, y) batches of `dataset` on the device; `stream` names an independent random order."""
         seed = self._seed(stream)
+        world = self.runtime.dist.world_size
+        per_rank = max(1, (batch_size or self.batch_size) // world)
         loader = make_loader(
-            dataset, batch_size or self.batch_size, shuffle=shuffle, seed=seed, epoch=self.epoch,
+            dataset, per_rank, shuffle=shuffle, seed=seed, epoch=self.epoch,
             distributed=self.runtime.dist.is_distributed, num_workers=self.num_workers,
         )
         generator = torch.Generator().manual_seed(derive_seed(seed, "augment"))
