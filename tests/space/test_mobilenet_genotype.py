@@ -48,5 +48,5 @@ def test_bad_json_and_darts_files_are_rejected(tmp_path):
         MobileGenotype.from_dict({"normal": [], "normal_concat": []})
     with pytest.raises(GenotypeError, match="unknown key"):
         MobileGenotype.from_dict({"space": "mobilenet", "blocks": [[3, 3]], "extra": 1})
-    with pytest.raises(GenotypeError, match="cannot read"):
+    with pytest.raises(GenotypeError, match="mobile genotype file not found"):
         MobileGenotype.load(tmp_path / "missing.json")

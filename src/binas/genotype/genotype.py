@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from binas.errors import GenotypeError
 from binas.genotype.darts_repr import read_darts_repr
+from binas.genotype.jsonfile import JsonFile
 from binas.space.primitives import NUM_INPUT_NODES, PRIMITIVES
 
 #: Incoming edges kept per intermediate node (DARTS, Liu et al. 2019, §2.4: "retain the top-k
@@ -66,7 +67,7 @@ def _as_concat(name: str, value: object) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class Genotype:
+class Genotype(JsonFile):
     """A normal and a reduction cell, each as (op, input_node) pairs plus the concatenated nodes.
 
     Lists (and `range` for the concat fields) are accepted and stored as tuples, so a genotype is
@@ -197,42 +198,6 @@ class Genotype:
     def to_json(self, indent: int | None = 2) -> str:
         """Serialise `to_dict()` as JSON (keys in field order)."""
         return json.dumps(self.to_dict(), indent=indent)
-
-    @classmethod
-    def from_json(cls, text: str) -> Genotype:
-        """Parse the `to_json` form; invalid JSON or content raises `GenotypeError`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise GenotypeError(
-                f"invalid genotype JSON: {err.msg} (line {err.lineno}, column {err.colno})"
-            ) from None
-        return cls.from_dict(data)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the genotype as JSON to `path` (parent directories are created); return the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Genotype:
-        """Read a genotype JSON file; a missing, unreadable or invalid file raises `GenotypeError`."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise GenotypeError(f"genotype file not found: {path}") from None
-        except IsADirectoryError:
-            raise GenotypeError(f"genotype path is a directory, not a JSON file: {path}") from None
-        except (OSError, UnicodeDecodeError) as err:
-            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-            raise GenotypeError(f"cannot read genotype file {path}: {reason}") from None
-        try:
-            return cls.from_json(text)
-        except GenotypeError as err:
-            raise GenotypeError(f"{path}: {err}") from None
 
     # ----------------------------------------------------------------------------- other forms
     @classmethod

@@ -13,11 +13,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from binas.errors import GenotypeError
 from binas.genotype.genotype import ARCHID_HEX_DIGITS
+from binas.genotype.jsonfile import JsonFile
 from binas.space.mobilenet import ZERO, Candidate, MobileNetConfig, block_specs, candidate_name
 
 #: Value of the `space` key in the JSON form.
@@ -40,9 +40,11 @@ def _as_candidate(i: int, value: object) -> Candidate:
 
 
 @dataclass(frozen=True)
-class MobileGenotype:
+class MobileGenotype(JsonFile):
     """One candidate per searchable block: `(kernel, expand)` or `"zero"` (skip the block)."""
 
+    kind = "mobile genotype"
+    default_file = GENOTYPE_FILE
     blocks: tuple[Candidate, ...]
 
     def __post_init__(self) -> None:
@@ -105,35 +107,6 @@ class MobileGenotype:
         pad = " " * indent
         data = self.to_dict()
         return f'{{\n{pad}"space": {json.dumps(data["space"])},\n{pad}"blocks": {json.dumps(data["blocks"])}\n}}'
-
-    @classmethod
-    def from_json(cls, text: str) -> MobileGenotype:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise GenotypeError(f"invalid mobile genotype JSON: {err.msg} (line {err.lineno})") from None
-        return cls.from_dict(data)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the JSON form to `path` (parent directories are created); return the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> MobileGenotype:
-        path = Path(path)
-        if path.is_dir():
-            path = path / GENOTYPE_FILE
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            raise GenotypeError(f"cannot read mobile genotype file {path}") from None
-        try:
-            return cls.from_json(text)
-        except GenotypeError as err:
-            raise GenotypeError(f"{path}: {err}") from None
 
     @classmethod
     def parse(cls, spec: object) -> MobileGenotype:
