@@ -122,3 +122,21 @@ def test_rank1_product_is_the_gradient_outer_product() -> None:
     v = (torch.randn(5, 8, dtype=torch.float64), torch.randn(5, 8, dtype=torch.float64))
     expected = torch.outer(_flat(g), _flat(g)) @ _flat(v)
     assert torch.allclose(_flat(gradient_outer_product(g, v)), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["real", "binary"])
+def test_empirical_fisher_product_equals_the_explicit_per_sample_gradient_covariance(binary: bool) -> None:
+    """(1/B) Σ_b g_b g_bᵀ v with g_b = ∇_α ℓ_b formed one sample at a time (train-mode BN: through the batch)."""
+    net, (x, teacher) = _net(binary), _batch()
+    alphas = _alphas(net)
+    logits = _logits(net, alphas, x)
+    target = torch.softmax(teacher, -1)
+    per_sample = [_flat(torch.autograd.grad(soft_cross_entropy(logits[b:b + 1], teacher[b:b + 1]), alphas,
+                                            retain_graph=True)) for b in range(BATCH)]
+    F = sum(torch.outer(g, g) for g in per_sample) / BATCH
+    v = tuple(torch.randn_like(a) for a in alphas)
+    lin = LogitLinearization(logits, alphas, softmax_ce_logit_gradient(logits, target))
+    Fv = lin.empirical_fisher_product(v, torch.softmax(logits.detach(), -1) - target, retain_graph=True)
+    assert torch.allclose(_flat(Fv), F @ _flat(v), rtol=1e-9, atol=1e-12)
+    Gv = lin.ggn_product(v)  # a different matrix: the empirical Fisher uses the observed targets
+    assert not torch.allclose(_flat(Fv), _flat(Gv), rtol=1e-3)

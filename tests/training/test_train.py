@@ -162,4 +162,5 @@ def test_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_run(tmp_path, m
     assert [r["global_epoch"] for r in lines] == [0, 1, 2, 3]
     timers = ("seconds", "cpu_seconds")
     untimed = [{k: v for k, v in r.items() if k not in timers} for r in lines]
-    assert untimed == [{k: v for k, v in r.items() if k not in timers} for r in read_metrics(full_dir / "metrics.jsonl")]
+    full_lines = read_metrics(full_dir / "metrics.jsonl")
+    assert untimed == [{k: v for k, v in r.items() if k not in timers} for r in full_lines]

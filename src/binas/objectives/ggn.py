@@ -8,6 +8,10 @@ Three products, selectable (spec A4):
   batch-mean (soft) cross-entropy w.r.t. the logits. `J v` comes from the double-vjp trick, `Jᵀ(·)` from
   one more vjp (implementation-notes §1). This needs no per-sample gradients, so BatchNorm stays in
   train mode with its batch statistics, and its cost does not grow with the batch size.
+* `empirical-fisher`: `(1/B) Σ_b g_b g_bᵀ` from the per-sample gradients `g_b = J_bᵀ (p̂_b − t_b)` of the
+  Child loss (spec A4's reading of Eq. 4.36 with the observed targets). `g_bᵀ v = (p̂_b − t_b)·(J v)_b`, so
+  the same linearisation gives it without per-sample backward passes, in train-mode BatchNorm (`J_b`:
+  sample b's logits through the batch's forward, batch statistics included).
 * `ggn-rank1`: the batch-gradient outer product `g (gᵀ v)` (spec §5.4 option 1, cheapest variant).
 * `exact`: the Hessian-vector product by double backward (the ablation of Table 4.3, "GGN ✗").
 """
@@ -71,6 +75,14 @@ class LogitLinearization:
         grads = torch.autograd.grad(self.logits, self.inputs, grad_outputs=cotangent, retain_graph=retain_graph,
                                     allow_unused=True)
         return _materialize(grads, self.inputs)
+
+    def empirical_fisher_product(self, vector: Sequence[Tensor], residual: Tensor, *,
+                                 retain_graph: bool = False) -> tuple[Tensor, ...]:
+        """`(1/B) Σ_b g_b (g_bᵀ v)` with `g_b = J_bᵀ r_b`, `r_b` the per-sample loss gradient w.r.t. the
+        logits (softmax(z_b) − t_b for a cross-entropy against targets t)."""
+        r = residual.detach()
+        coefficient = (r * self.jvp(vector)).sum(dim=-1, keepdim=True)  # g_bᵀ v per sample
+        return self.vjp(r * coefficient / r.shape[0], retain_graph=retain_graph)
 
     def ggn_product(self, vector: Sequence[Tensor], *, retain_graph: bool = False) -> tuple[Tensor, ...]:
         """`Jᵀ H_z J v` for the softmax cross-entropy (DCP-NAS Eqs. 4.36-4.41, GGN = Fisher)."""

@@ -8,7 +8,7 @@ With `g_C = ∇_α̂ ℓ_C` (ℓ_C = −G, the Child's soft cross-entropy agains
 
 in loss space (spec §5.3). `D` is selectable (Table 4.4): squared Frobenius (default, spec A1), L1, or
 cosine distance `1 − cos`; each has its closed-form `∂D/∂g_C` here. H_C v comes from
-`binas.objectives.ggn` (`ggn` by default, `ggn-rank1`, or `exact`; spec A4).
+`binas.objectives.ggn` (`ggn` by default, `empirical-fisher`, `ggn-rank1`, or `exact`; spec A4).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from binas.objectives.ggn import (
 )
 
 DistanceKind = Literal["frobenius", "l1", "cosine"]
-HessianKind = Literal["ggn", "ggn-rank1", "exact"]
+HessianKind = Literal["ggn", "empirical-fisher", "ggn-rank1", "exact"]
 DISTANCES: tuple[str, ...] = ("frobenius", "l1", "cosine")
-HESSIANS: tuple[str, ...] = ("ggn", "ggn-rank1", "exact")
+HESSIANS: tuple[str, ...] = ("ggn", "empirical-fisher", "ggn-rank1", "exact")
 
 #: Guards the norms in the cosine distance against a zero gradient (float32-safe, far below any real norm).
 COSINE_EPS = 1e-12
@@ -122,15 +122,16 @@ def tangent_arch_gradient(
         inputs: the architecture tensors the Child forward used (normal, reduce).
         parent_gradient: the tangent direction g_P, shaped like `inputs`.
         lam: λ; 0 skips the curvature product and returns the plain KD gradient.
-        hessian: `ggn` (Jᵀ H_z J), `ggn-rank1` (g_C g_Cᵀ) or `exact` (double backward).
+        hessian: `ggn` (Jᵀ H_z J), `empirical-fisher` ((1/B) Σ g_b g_bᵀ), `ggn-rank1` (g_C g_Cᵀ) or
+            `exact` (double backward).
         distance: the D of Table 4.4.
     """
     inputs = tuple(inputs)
     loss = soft_cross_entropy(logits, teacher_logits)
     lin: LogitLinearization | None = None
     g_with_graph: tuple[Tensor, ...] = ()
-    if lam != 0.0 and hessian == "ggn":
-        target = torch.softmax(teacher_logits.detach(), dim=-1)
+    target = torch.softmax(teacher_logits.detach(), dim=-1)
+    if lam != 0.0 and hessian in ("ggn", "empirical-fisher"):
         lin = LogitLinearization(logits, inputs, softmax_ce_logit_gradient(logits, target))
         g_child = lin.gradient
     elif lam != 0.0 and hessian == "exact":
@@ -145,7 +146,9 @@ def tangent_arch_gradient(
     if lam == 0.0:
         return TangentStep(g_child, g_child, loss.detach(), dist, gap, 0.0)
     direction = unflatten(tangent_distance_grad(gc, gp, distance), inputs)
-    if lin is not None:
+    if lin is not None and hessian == "empirical-fisher":
+        hv = lin.empirical_fisher_product(direction, torch.softmax(logits.detach(), dim=-1) - target)
+    elif lin is not None:
         hv = lin.ggn_product(direction)
     elif hessian == "exact":
         hv = hessian_vector_product(g_with_graph, inputs, direction)

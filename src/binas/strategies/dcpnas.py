@@ -69,7 +69,10 @@ class DCPNASOptions:
         use_tangent: tangent propagation on (Table 4.2 "D(α̂)"); off = λ 0, the CP-NAS objective.
         use_reconstruction: L_R on (Table 4.2 "L_R"); off = μ 0.
         use_decoupled: decoupled optimization on (Table 4.3 "D.O.") for both supernets.
-        hessian: H_C v product (spec A4): `ggn` (Jᵀ H_z J, default; Table 4.3 "GGN ✓"), `ggn-rank1`
+        hessian: H_C v product (spec A4): `ggn` (Jᵀ H_z J, default; Table 4.3 "GGN ✓"): the Fisher of
+            Eq. 4.36, an expectation over the model's own predictive distribution, which for a softmax
+            cross-entropy is exactly the GGN (implementation-notes §1); `empirical-fisher` ((1/B) Σ g_b g_bᵀ
+            over per-sample gradients with the observed targets, spec A4's default reading); `ggn-rank1`
             (g_C g_Cᵀ v) or `exact` (double-backward HVP, "GGN ✗").
         distance: D of Eq. 4.31 (Table 4.4): `frobenius` (squared F-norm), `l1` or `cosine`.
         parent_gradient: when g_P is computed (spec A3): `per-batch` (on each Child val batch, at the
