@@ -46,9 +46,10 @@ from torch import Tensor, nn
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "inference.json"
 VARIANTS = ("real", "binary-train-form", "binary-inference")
-#: aten ops of the sign functions (`hard_sign`: where + ones_like (fill_) + neg; `BinarySign`: ge + where; fill_ also
-#: runs inside other ops, so a real net shows a little of it) and of the convs.
-SIGN_OPS = ("aten::where", "aten::ge", "aten::fill_", "aten::neg", "aten::ones_like")
+#: aten ops of the sign functions (`hard_sign`: sign + eq + add_; `BinarySign` in an ONNX export: ge + where; add_
+#: and fill_ also run inside other ops, so a real net shows a little of them) and of the convs.
+SIGN_OPS = ("aten::sign", "aten::eq", "aten::add_", "aten::where", "aten::ge", "aten::fill_", "aten::neg",
+            "aten::ones_like")
 CONV_OPS = ("aten::mkldnn_convolution", "aten::_slow_conv2d_forward", "aten::thnn_conv2d", "aten::_convolution")
 NOTE = ("PyTorch has no 1-bit kernels on the CPU: the 1-bit network runs float convolutions on +-1 values "
         "(fake quantization), so it is not faster than its real twin here; its OPs estimate (BOPs/64 + FLOPs) "
