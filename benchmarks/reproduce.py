@@ -221,14 +221,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(9, 5))
+    markers = iter("osDv^<>phP*X")
     for r in result["table"]:
         lo, hi = min(r["top1_all"]), max(r["top1_all"])
-        marker = "s" if r["method"] == "dcp-nas" else "o"
         ax.errorbar(r["search_cpu_seconds"], r["top1_mean"], yerr=[[r["top1_mean"] - lo], [hi - r["top1_mean"]]],
-                    fmt=marker, capsize=3)
-        ax.annotate(r["label"], (r["search_cpu_seconds"], r["top1_mean"]), textcoords="offset points", xytext=(5, 4),
-                    fontsize=8)
+                    fmt=next(markers, "o"), capsize=3, label=r["label"], alpha=0.85)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # labels never overlap the points
     ax.set_xscale("log")
     ax.set_xlabel("search CPU seconds per run (log scale)")
     ax.set_ylabel("top-1 % of the retrained 1-bit network")
@@ -279,13 +278,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra config override for every run (repeatable)")
     parser.add_argument("--work-dir", type=Path, help=f"run directories (default {DEFAULT_WORK}/<budget>)")
     parser.add_argument("--out", type=Path, help=f"results stem (default {DEFAULT_OUT}[-quick])")
-    parser.add_argument("--readme", action="store_true", help="only rewrite README.md's table from OUT.json")
+    parser.add_argument("--redraw", action="store_true", help="only redraw OUT.md and OUT.png from OUT.json")
+    parser.add_argument("--readme", action="store_true", help="--redraw, then rewrite README.md's table block")
     args = parser.parse_args(argv)
 
     budget = QUICK_BUDGET if args.quick else DEFAULT_BUDGET
     out = args.out or (DEFAULT_OUT.with_name(DEFAULT_OUT.name + "-quick") if args.quick else DEFAULT_OUT)
-    if args.readme:
-        update_readme(out)
+    if args.redraw or args.readme:
+        result = json.loads(out.with_suffix(".json").read_text())
+        out.with_suffix(".md").write_text(markdown(result))
+        plot(result, out.with_suffix(".png"))
+        if args.readme:
+            update_readme(out)
         return 0
     rows = [r for r in ROWS if not args.only or r.label in args.only]
     unknown = set(args.only or ()) - {r.label for r in ROWS}
