@@ -331,7 +331,7 @@ def format_report(result: dict[str, Any]) -> str:
                         for o in b[name]["top_ops"][:4])
         v = b[name]
         lines.append(f"  {name:<18} {v['self_cpu_ms_per_forward']:7.1f} ms (convs {v['conv_ms_per_forward']:.1f}, "
-                     f"where/ge/fill/neg {v['sign_ops_ms_per_forward']:.1f}): {ops}")
+                     f"sign ops {v['sign_ops_ms_per_forward']:.1f}): {ops}")
     p = s["packed"]
     lines += ["", "size"]
     for name, label in (("real", "real"), ("binary", "1-bit")):

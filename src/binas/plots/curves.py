@@ -54,7 +54,7 @@ def plot_curves(records: Sequence[Mapping[str, Any]], path: str | Path, *, title
     if not panels:
         return None
     if len(panels) > MAX_PANELS:
-        logger.info("%s: not drawn (more than %d panels): %s", path, MAX_PANELS,
+        logger.info("%s: the first %d panels drawn; left out: %s", path, MAX_PANELS,
                     ", ".join(t for t, _ in panels[MAX_PANELS:]))
         panels = panels[:MAX_PANELS]
     cols = min(COLUMNS, len(panels))
