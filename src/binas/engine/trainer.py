@@ -248,7 +248,8 @@ def run_phase(
     for epoch in bar:
         seed_everything(derive_seed(runtime.seed, "train-epoch", job.name, epoch), deterministic=runtime.deterministic)
         net.drop_path_prob = job.drop_path_prob * epoch / job.epochs  # DARTS's linear ramp
-        loop = EpochLoop(phase_runtime, epoch, per_rank, augment=job.augment, progress=progress and is_main,
+        loop = EpochLoop(phase_runtime, epoch, job.batch_size, augment=job.augment,  # global; it splits per rank
+                         progress=progress and is_main,
                          num_workers=job.num_workers)
         t0, c0 = time.perf_counter(), time.process_time()
         meter = Meter()
