@@ -240,7 +240,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def update_readme(out: Path, readme: Path = README) -> None:
     """Replace the block between the reproduce markers in README.md with OUT.md and the plot's link."""
-    result = json.loads(out.with_suffix(".json").read_text())
+    result = _read_result(out.with_suffix(".json"))
     text = readme.read_text()
     if README_BEGIN not in text or README_END not in text:
         raise SystemExit(f"{readme} has no {README_BEGIN} ... {README_END} block to fill")
@@ -249,6 +249,16 @@ def update_readme(out: Path, readme: Path = README) -> None:
     head, rest = text.split(README_BEGIN, 1)
     readme.write_text(head + block + rest.split(README_END, 1)[1])
     print(f"updated {readme}")
+
+
+def _read_result(path: Path) -> dict[str, Any]:
+    """A finished reproduction's JSON; a missing or broken file is a one-line error."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"{path} not found: run benchmarks/reproduce.py first") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"cannot read {path}: {exc}") from None
 
 
 def _machine() -> dict[str, Any]:
@@ -285,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = QUICK_BUDGET if args.quick else DEFAULT_BUDGET
     out = args.out or (DEFAULT_OUT.with_name(DEFAULT_OUT.name + "-quick") if args.quick else DEFAULT_OUT)
     if args.redraw or args.readme:
-        result = json.loads(out.with_suffix(".json").read_text())
+        result = _read_result(out.with_suffix(".json"))
         out.with_suffix(".md").write_text(markdown(result))
         plot(result, out.with_suffix(".png"))
         if args.readme:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "reproduce.py"
+from tests.benchmarks.scripts import benchmark_script
+
 TINY = ["--set", "data.max_train_samples=48", "--set", "space.steps=2", "--set", "space.multiplier=2",
         "--set", "train.eval_batch_size=128"]
 
 
 @pytest.fixture(scope="module")
 def reproduce():
-    spec = importlib.util.spec_from_file_location("binas_benchmark_reproduce", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    with benchmark_script("reproduce") as module:
+        yield module
 
 
 @pytest.fixture(scope="module")

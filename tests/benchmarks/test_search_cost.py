@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from binas.strategies import STRATEGIES
+from tests.benchmarks.scripts import benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "search_cost.py"
-MODULE_NAME = "binas_benchmark_search_cost"
 #: Results of parts (a) and (b) from an earlier run: a --parts c,d run must keep them as they are.
 EARLIER = {
     "machine": {"cpus": 2, "threads": 2, "loadavg_before": [0.1, 0.1, 0.1]},
@@ -30,14 +26,8 @@ EARLIER = {
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_script("search_cost") as module:
         yield module
-    finally:
-        sys.modules.pop(MODULE_NAME, None)
 
 
 @pytest.fixture(scope="module")

@@ -76,11 +76,10 @@ class LogitLinearization:
                                     allow_unused=True)
         return _materialize(grads, self.inputs)
 
-    def empirical_fisher_product(self, vector: Sequence[Tensor], residual: Tensor, *,
-                                 retain_graph: bool = False) -> tuple[Tensor, ...]:
-        """`(1/B) Σ_b g_b (g_bᵀ v)` with `g_b = J_bᵀ r_b`, `r_b` the per-sample loss gradient w.r.t. the
-        logits (softmax(z_b) − t_b for a cross-entropy against targets t)."""
-        r = residual.detach()
+    def empirical_fisher_product(self, vector: Sequence[Tensor], *, retain_graph: bool = False) -> tuple[Tensor, ...]:
+        """`(1/B) Σ_b g_b (g_bᵀ v)` with `g_b = J_bᵀ r_b`, `r_b = B ∂ℓ/∂z_b` the per-sample loss gradient
+        w.r.t. the logits (for a batch-mean loss ℓ = (1/B) Σ ℓ_b; softmax(z_b) − t_b for a cross-entropy)."""
+        r = self._u.detach() * self._u.shape[0]
         coefficient = (r * self.jvp(vector)).sum(dim=-1, keepdim=True)  # g_bᵀ v per sample
         return self.vjp(r * coefficient / r.shape[0], retain_graph=retain_graph)
 

@@ -130,8 +130,8 @@ def tangent_arch_gradient(
     loss = soft_cross_entropy(logits, teacher_logits)
     lin: LogitLinearization | None = None
     g_with_graph: tuple[Tensor, ...] = ()
-    target = torch.softmax(teacher_logits.detach(), dim=-1)
     if lam != 0.0 and hessian in ("ggn", "empirical-fisher"):
+        target = torch.softmax(teacher_logits.detach(), dim=-1)
         lin = LogitLinearization(logits, inputs, softmax_ce_logit_gradient(logits, target))
         g_child = lin.gradient
     elif lam != 0.0 and hessian == "exact":
@@ -147,7 +147,7 @@ def tangent_arch_gradient(
         return TangentStep(g_child, g_child, loss.detach(), dist, gap, 0.0)
     direction = unflatten(tangent_distance_grad(gc, gp, distance), inputs)
     if lin is not None and hessian == "empirical-fisher":
-        hv = lin.empirical_fisher_product(direction, torch.softmax(logits.detach(), dim=-1) - target)
+        hv = lin.empirical_fisher_product(direction)
     elif lin is not None:
         hv = lin.ggn_product(direction)
     elif hessian == "exact":
