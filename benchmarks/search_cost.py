@@ -239,7 +239,7 @@ def _curvature_times(strategy, data) -> dict[str, float]:
     import torch
 
     from binas.engine.runtime import preferred_memory_format
-    from binas.objectives.tangent import tangent_arch_gradient
+    from binas.objectives.tangent import child_forward_context, tangent_arch_gradient
 
     device = strategy.device
     x = torch.stack([data[i][0] for i in range(len(data))]).to(device, memory_format=preferred_memory_format(device))
@@ -252,7 +252,8 @@ def _curvature_times(strategy, data) -> dict[str, float]:
     for name, lam, hessian in cases:
         _sync(device)
         t0 = time.perf_counter()
-        logits = strategy.child(x, normal=torch.softmax(alphas[0], -1), reduce=torch.softmax(alphas[1], -1))
+        with child_forward_context(strategy.child, lam=lam, hessian=hessian):
+            logits = strategy.child(x, normal=torch.softmax(alphas[0], -1), reduce=torch.softmax(alphas[1], -1))
         tangent_arch_gradient(logits, teacher, alphas, g_parent, lam=lam, hessian=hessian)
         _sync(device)
         out[f"arch_grad_{name}_s"] = time.perf_counter() - t0

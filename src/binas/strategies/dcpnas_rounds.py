@@ -17,7 +17,7 @@ from torch import Tensor
 from binas.engine.loop import EpochLoop, Meter, accuracy
 from binas.objectives.distill import soft_cross_entropy
 from binas.objectives.reconstruction import model_reconstruction_loss
-from binas.objectives.tangent import flatten, tangent_arch_gradient
+from binas.objectives.tangent import child_forward_context, flatten, tangent_arch_gradient
 from binas.space.arch_params import CELL_KINDS
 
 if TYPE_CHECKING:
@@ -129,7 +129,8 @@ def child_round(strategy: DCPNAS, epoch: int, loop: EpochLoop, eta: float,
         teacher_v, g_parent = _parent_forward(strategy, xv, parent_weights, yv if round_tangent is None else None)
         g_parent = round_tangent if g_parent is None else g_parent
         effectives = [dec.effective(i, a) for i, a in enumerate(alphas)]
-        logits_v = net(xv, **_weights(effectives))
+        with child_forward_context(net, lam=opts.lam, hessian=opts.hessian):
+            logits_v = net(xv, **_weights(effectives))
         step = tangent_arch_gradient(logits_v, teacher_v, effectives, g_parent, lam=opts.lam,
                                      hessian=opts.hessian, distance=opts.distance)
         loop.check(step.loss, "child validation loss")
