@@ -1,13 +1,16 @@
 """Curvature-vector products with respect to the architecture parameters, for DCP-NAS tangent propagation.
 
 DCP-NAS needs `H v` with `H = ∇²_α ℓ_C` the Hessian of the Child loss w.r.t. its architecture (Eq. 4.33).
-Three products, selectable (spec A4):
+Four products, selectable (spec A4):
 
 * `ggn`: the Generalized Gauss-Newton matrix `G = Jᵀ H_z J` (Eqs. 4.36-4.41: for a softmax
   cross-entropy it equals the Fisher), with `J = ∂z/∂α` (z = logits) and `H_z` the Hessian of the
   batch-mean (soft) cross-entropy w.r.t. the logits. `J v` comes from the double-vjp trick, `Jᵀ(·)` from
   one more vjp (implementation-notes §1). This needs no per-sample gradients, so BatchNorm stays in
-  train mode with its batch statistics, and its cost does not grow with the batch size.
+  train mode with its batch statistics, and it costs a few batch-gradient passes, not B per-sample
+  ones. The forward should run under `binas.objectives.linearized.linearized_backward`, which makes the
+  `J v` pass about 8x faster on the CPU (PyTorch's double backward of grouped convs and BatchNorm is
+  slow there).
 * `empirical-fisher`: `(1/B) Σ_b g_b g_bᵀ` from the per-sample gradients `g_b = J_bᵀ (p̂_b − t_b)` of the
   Child loss (spec A4's reading of Eq. 4.36 with the observed targets). `g_bᵀ v = (p̂_b − t_b)·(J v)_b`, so
   the same linearisation gives it without per-sample backward passes, in train-mode BatchNorm (`J_b`:
