@@ -3,7 +3,8 @@
 (a) One first-order DARTS step (alpha step + weight step) on the DARTS CIFAR-10 search supernet
     (C=16, 8 cells, batch 32, 32x32 inputs, 10 classes), the same with PC-DARTS (K=4), both real, and one
     DCP-NAS step pair (a Parent step + a Child step) on that supernet with `ggn` and `exact`, with the share
-    of the Child step spent in the curvature product. The strategies' own `run_epoch` runs on a split of
+    of the Child step spent in the curvature product (and the GGN product on plain autograd, without
+    `linearized_backward`, for comparison). The strategies' own `run_epoch` runs on a split of
     exactly one batch, so the step code is theirs, not a re-implementation.
 (b) One epoch of first-order DARTS, DCP-NAS (`ggn`) and DCP-NAS (`exact`) on the digits defaults, with
     the ratios to the DARTS epoch.
@@ -42,6 +43,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -229,13 +231,17 @@ def step_case(method: str, options: dict[str, Any], threads: int | None, repeats
                 row["child_seconds"])
             row["exact_product_over_ggn_product"] = (row["arch_grad_exact_s"] - row["arch_grad_plain_s"]) / (
                 row["arch_grad_ggn_s"] - row["arch_grad_plain_s"])
+            row["ggn_product_speedup_of_linearized_backward"] = (
+                row["arch_grad_ggn_plain_autograd_s"] - row["arch_grad_plain_s"]) / (
+                row["arch_grad_ggn_s"] - row["arch_grad_plain_s"])
         rows.append(row)
     out: dict[str, Any] = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     return out | {"all_seconds": [r["seconds"] for r in rows]} | _device_peak(runtime.device)
 
 
 def _curvature_times(strategy, data) -> dict[str, float]:
-    """Child forward + α-gradient on one batch: plain (λ = 0), with the GGN product, with the exact HVP."""
+    """Child forward + α-gradient on one batch: plain (λ = 0), with the GGN product (as the search runs it,
+    under `linearized_backward`, and on plain autograd for comparison), with the exact HVP."""
     import torch
 
     from binas.engine.runtime import preferred_memory_format
@@ -248,11 +254,12 @@ def _curvature_times(strategy, data) -> dict[str, float]:
         teacher = strategy.parent(x, **{k: torch.softmax(a, -1) for k, a in zip(("normal", "reduce"), alphas)})
     g_parent = [torch.zeros_like(a) for a in alphas]
     out = {}
-    cases = (("plain", 0.0, "ggn"), ("ggn", TANGENT_WEIGHT, "ggn"), ("exact", TANGENT_WEIGHT, "exact"))
-    for name, lam, hessian in cases:
+    cases = (("plain", 0.0, "ggn", True), ("ggn", TANGENT_WEIGHT, "ggn", True),
+             ("ggn_plain_autograd", TANGENT_WEIGHT, "ggn", False), ("exact", TANGENT_WEIGHT, "exact", True))
+    for name, lam, hessian, as_searched in cases:
         _sync(device)
         t0 = time.perf_counter()
-        with child_forward_context(strategy.child, lam=lam, hessian=hessian):
+        with child_forward_context(strategy.child, lam=lam, hessian=hessian) if as_searched else nullcontext():
             logits = strategy.child(x, normal=torch.softmax(alphas[0], -1), reduce=torch.softmax(alphas[1], -1))
         tangent_arch_gradient(logits, teacher, alphas, g_parent, lam=lam, hessian=hessian)
         _sync(device)
@@ -541,7 +548,9 @@ def print_ab(result: dict[str, Any], parts: set[str]) -> None:
                         f"timed alongside ({r['darts_step_same_process_s']:.2f} s)")
                 if "ggn_product_share_of_child_step" in r:
                     note += (f"; GGN product {100 * r['ggn_product_share_of_child_step']:.0f}% of the child step, "
-                             f"exact HVP {r['exact_product_over_ggn_product']:.2f}x the GGN product")
+                             f"exact HVP {r['exact_product_over_ggn_product']:.2f}x the GGN product, "
+                             f"GGN product on plain autograd "
+                             f"{r['ggn_product_speedup_of_linearized_backward']:.2f}x the linearized one")
             print(f"{name:<16}{r['seconds']:>10.2f}{r['peak_rss_mb']:>10.0f}  {note}")
     if "b" in parts:
         ratios = result["epoch_ratio_to_darts"]

@@ -177,3 +177,13 @@ def test_supernet_ggn_product_unchanged_by_the_context(binary):
         products.append((*lin.gradient, *lin.ggn_product([torch.ones_like(a) for a in alphas])))
     for p, f in zip(*products):
         torch.testing.assert_close(f, p, rtol=1e-9, atol=1e-12)
+
+
+def test_autocast_takes_the_plain_path():
+    net = _net().float()
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    with linearized_backward(net), torch.autocast("cpu", dtype=torch.bfloat16):
+        z = net(x)
+    assert "_ConvBackward" not in _graph_node_names(z)
+    z.float().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()

@@ -153,10 +153,18 @@ def _batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | No
 _ROUTES = {F.conv2d: _conv2d, F.batch_norm: _batch_norm}
 
 
+def _autocast_on() -> bool:
+    """Whether autocast is active on any device (the Functions save the uncast inputs, so they step aside)."""
+    try:
+        return any(torch.is_autocast_enabled(d) for d in ("cpu", "cuda"))
+    except TypeError:  # torch < 2.4: no device argument
+        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+
+
 class _LinearizedBackwardMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         route = _ROUTES.get(func)
-        if route is None or not torch.is_grad_enabled():
+        if route is None or not torch.is_grad_enabled() or _autocast_on():
             return func(*args, **(kwargs or {}))
         return route(*args, **(kwargs or {}))
 
