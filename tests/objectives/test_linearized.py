@@ -40,9 +40,10 @@ def _inputs(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     return x, a
 
 
-def _jvp_and_state(linearized: bool) -> tuple[torch.Tensor, ...]:
-    net = _net()
+def _jvp_and_state(linearized: bool, memory_format: torch.memory_format) -> tuple[torch.Tensor, ...]:
+    net = _net().to(memory_format=memory_format)
     x, a = _inputs()
+    x = x.contiguous(memory_format=memory_format)
     if linearized:
         with linearized_backward(net):
             z = net(x * a.view(1, -1, 1, 1))
@@ -55,8 +56,9 @@ def _jvp_and_state(linearized: bool) -> tuple[torch.Tensor, ...]:
     return z.detach(), lin.gradient[0], jv, jt, net[1].running_mean, net[1].running_var, net[1].num_batches_tracked
 
 
-def test_forward_gradient_jvp_and_running_stats_match_plain_autograd():
-    plain, fast = _jvp_and_state(False), _jvp_and_state(True)
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_forward_gradient_jvp_and_running_stats_match_plain_autograd(memory_format):
+    plain, fast = _jvp_and_state(False, memory_format), _jvp_and_state(True, memory_format)
     for p, f in zip(plain, fast):
         torch.testing.assert_close(f, p, rtol=1e-10, atol=1e-12)
     assert int(fast[-1]) == 1
