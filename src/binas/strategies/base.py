@@ -72,12 +72,18 @@ class SearchStrategy(ABC):
         """The architecture the search currently points to."""
 
     @abstractmethod
+    def stateful(self) -> dict[str, Any]:
+        """The objects with `state_dict`/`load_state_dict` (supernets, α, optimizers, ...) that a checkpoint
+        holds, by checkpoint key. Plain values a method also needs go in an override of the two methods below."""
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: weights, architecture state, optimizer state (plain data)."""
+        return {key: obj.state_dict() for key, obj in self.stateful().items()}
 
-    @abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
+        for key, obj in self.stateful().items():
+            obj.load_state_dict(state[key])
 
     def epoch_record(self) -> dict[str, Any]:
         """Extra JSON-able per-epoch state for metrics.jsonl (e.g. alpha entropies)."""

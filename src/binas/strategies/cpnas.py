@@ -209,10 +209,11 @@ class CPNAS(SearchStrategy):
         return derive(weights[0], weights[1], primitives=self.primitives, steps=steps)
 
     # -- state and records ------------------------------------------------------------------------
+    def stateful(self) -> dict[str, Any]:
+        return {key: obj for role, net, opt in self._nets() for key, obj in ((role, net), (f"{role}_opt", opt))}
+
     def state_dict(self) -> dict[str, Any]:
-        nets = {role: net.state_dict() for role, net, _ in self._nets()}
-        opts = {f"{role}_opt": opt.state_dict() for role, _, opt in self._nets()}
-        return nets | opts | {
+        return super().state_dict() | {
                 "alive": self.alive.clone(), "z": self.z.clone(), "pruned_at": self.pruned_at.clone(),
                 "order": None if self.order is None else self.order.clone(), "done": self.done}
 
@@ -221,9 +222,7 @@ class CPNAS(SearchStrategy):
             raise ConfigError(
                 f"checkpoint indicator table has shape {tuple(state['z'].shape)}, expected {tuple(self.z.shape)}: "
                 "resume with the options of the interrupted run")
-        for role, net, opt in self._nets():
-            net.load_state_dict(state[role])
-            opt.load_state_dict(state[f"{role}_opt"])
+        super().load_state_dict(state)
         self.alive = state["alive"].clone()
         self.z = state["z"].clone()
         self.pruned_at = state["pruned_at"].clone()

@@ -119,15 +119,8 @@ class Darts(SearchStrategy):
     def epoch_record(self) -> dict[str, Any]:
         return {f"alpha_entropy_{k}": entropy_per_edge(self.arch.weights(k)) for k in CELL_KINDS}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"supernet": self.supernet.state_dict(), "arch": self.arch.state_dict(),
-                "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.supernet.load_state_dict(state["supernet"])
-        self.arch.load_state_dict(state["arch"])
-        self.w_opt.load_state_dict(state["w_opt"])
-        self.a_opt.load_state_dict(state["a_opt"])
+    def stateful(self) -> dict[str, Any]:
+        return {"supernet": self.supernet, "arch": self.arch, "w_opt": self.w_opt, "a_opt": self.a_opt}
 
     def write_artifacts(self, run_dir: Path) -> list[Path]:
         path = run_dir / "alpha.json"

@@ -205,26 +205,12 @@ class DCPNAS(SearchStrategy):
             record |= self.parent_do.stats("parent") | self.child_do.stats("child")
         return record
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "supernet": self.child.state_dict(), "arch": self.child_arch.state_dict(),
-            "parent_supernet": self.parent.state_dict(), "parent_arch": self.parent_arch.state_dict(),
-            "w_opt": self.child_w_opt.state_dict(), "a_opt": self.child_a_opt.state_dict(),
-            "parent_w_opt": self.parent_w_opt.state_dict(), "parent_a_opt": self.parent_a_opt.state_dict(),
-            "decoupled": self.child_do.state_dict(), "parent_decoupled": self.parent_do.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.child.load_state_dict(state["supernet"])
-        self.child_arch.load_state_dict(state["arch"])
-        self.parent.load_state_dict(state["parent_supernet"])
-        self.parent_arch.load_state_dict(state["parent_arch"])
-        self.child_w_opt.load_state_dict(state["w_opt"])
-        self.child_a_opt.load_state_dict(state["a_opt"])
-        self.parent_w_opt.load_state_dict(state["parent_w_opt"])
-        self.parent_a_opt.load_state_dict(state["parent_a_opt"])
-        self.child_do.load_state_dict(state["decoupled"])
-        self.parent_do.load_state_dict(state["parent_decoupled"])
+    def stateful(self) -> dict[str, Any]:
+        # The Child keeps the keys a single-supernet method uses (`supernet`, `arch`, ...).
+        return {"supernet": self.child, "arch": self.child_arch, "parent_supernet": self.parent,
+                "parent_arch": self.parent_arch, "w_opt": self.child_w_opt, "a_opt": self.child_a_opt,
+                "parent_w_opt": self.parent_w_opt, "parent_a_opt": self.parent_a_opt,
+                "decoupled": self.child_do, "parent_decoupled": self.parent_do}
 
     def write_artifacts(self, run_dir: Path) -> list[Path]:
         """`alpha.json`: the Child's softmax(α̂) per cell type, ψ̃ of both supernets, the op names."""

@@ -214,15 +214,16 @@ class DDPNAS(SearchStrategy):
         return {"theta": np.round(self.dist.theta, THETA_DECIMALS).tolist(), "cycle": self.dist.cycle,
                 "sample": self.samples[-1]["sample"] if self.samples else None}
 
+    def stateful(self) -> dict[str, Any]:
+        return {"supernet": self.supernet, "w_opt": self.w_opt, "distribution": self.dist}
+
     def state_dict(self) -> dict[str, Any]:
-        return {"supernet": self.supernet.state_dict(), "w_opt": self.w_opt.state_dict(),
-                "distribution": self.dist.state_dict(), "samples": self.samples, "pruning": self.pruning,
-                "theta_record": self.theta_record()}  # read by `binas generate` when theta.json is missing
+        return super().state_dict() | {
+            "samples": self.samples, "pruning": self.pruning,
+            "theta_record": self.theta_record()}  # read by `binas generate` when theta.json is missing
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.supernet.load_state_dict(state["supernet"])
-        self.w_opt.load_state_dict(state["w_opt"])
-        self.dist.load_state_dict(state["distribution"])
+        super().load_state_dict(state)
         self.samples = list(state["samples"])
         self.pruning = list(state["pruning"])
 

@@ -102,14 +102,15 @@ class RandomSearch(SearchStrategy):
                                    primitives=self.supernet.primitives, steps=self.supernet.topology.steps)
         return self.best
 
+    def stateful(self) -> dict[str, Any]:
+        return {"supernet": self.supernet, "w_opt": self.w_opt}
+
     def state_dict(self) -> dict[str, Any]:
-        return {"supernet": self.supernet.state_dict(), "w_opt": self.w_opt.state_dict(),
-                "best": None if self.best is None else self.best.to_dict(), "best_acc": self.best_acc,
-                "evaluated": self.evaluated}
+        return super().state_dict() | {"best": None if self.best is None else self.best.to_dict(),
+                                       "best_acc": self.best_acc, "evaluated": self.evaluated}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.supernet.load_state_dict(state["supernet"])
-        self.w_opt.load_state_dict(state["w_opt"])
+        super().load_state_dict(state)
         self.best = None if state["best"] is None else Genotype.from_dict(state["best"])
         self.best_acc = float(state["best_acc"])
         self.evaluated = int(state["evaluated"])
