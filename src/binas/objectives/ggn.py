@@ -8,15 +8,16 @@ Four products, selectable (spec A4):
   batch-mean (soft) cross-entropy w.r.t. the logits. `J v` comes from the double-vjp trick, `Jᵀ(·)` from
   one more vjp (implementation-notes §1). This needs no per-sample gradients, so BatchNorm stays in
   train mode with its batch statistics, and it costs a few batch-gradient passes, not B per-sample
-  ones. The forward should run under `binas.objectives.linearized.linearized_backward`, which makes the
-  `J v` pass about 8x faster on the CPU (PyTorch's double backward of grouped convs and BatchNorm is
-  slow there).
+  ones. The forward should run under `binas.objectives.double_backward.fast_double_backward` with
+  `linearize_batch_norm=True`, which makes the `J v` pass about 8x faster on the CPU (PyTorch's double
+  backward of grouped convs and BatchNorm is slow there).
 * `empirical-fisher`: `(1/B) Σ_b g_b g_bᵀ` from the per-sample gradients `g_b = J_bᵀ (p̂_b − t_b)` of the
   Child loss (spec A4's reading of Eq. 4.36 with the observed targets). `g_bᵀ v = (p̂_b − t_b)·(J v)_b`, so
   the same linearisation gives it without per-sample backward passes, in train-mode BatchNorm (`J_b`:
   sample b's logits through the batch's forward, batch statistics included).
 * `ggn-rank1`: the batch-gradient outer product `g (gᵀ v)` (spec §5.4 option 1, cheapest variant).
-* `exact`: the Hessian-vector product by double backward (the ablation of Table 4.3, "GGN ✗").
+* `exact`: the Hessian-vector product by double backward (the ablation of Table 4.3, "GGN ✗"); its
+  forward may run under `fast_double_backward` with exact BatchNorm (2x faster convs' double backward).
 """
 
 from __future__ import annotations

@@ -22,13 +22,13 @@ import torch
 from torch import Tensor, nn
 
 from binas.objectives.distill import soft_cross_entropy
+from binas.objectives.double_backward import fast_double_backward
 from binas.objectives.ggn import (
     LogitLinearization,
     gradient_outer_product,
     hessian_vector_product,
     softmax_ce_logit_gradient,
 )
-from binas.objectives.linearized import linearized_backward
 
 DistanceKind = Literal["frobenius", "l1", "cosine"]
 HessianKind = Literal["ggn", "empirical-fisher", "ggn-rank1", "exact"]
@@ -86,13 +86,13 @@ def tangent_distance_grad(g_child: Tensor, g_parent: Tensor, kind: DistanceKind 
 
 
 def child_forward_context(net: nn.Module, *, lam: float, hessian: HessianKind) -> AbstractContextManager[None]:
-    """Where the Child's forward for `tangent_arch_gradient` runs: `linearized_backward(net)` when the
-    product is a Gauss-Newton one (`ggn`, `empirical-fisher`: only `J v` is differentiated through the
-    backward, and that pass gets 8x faster), plain autograd otherwise (the `exact` Hessian needs
-    BatchNorm's curvature terms, which the linearized graph omits)."""
-    if lam != 0.0 and hessian in ("ggn", "empirical-fisher"):
-        return linearized_backward(net)
-    return nullcontext()
+    """Where the Child's forward for `tangent_arch_gradient` runs when a curvature product follows:
+    `fast_double_backward(net)`, with BatchNorm linearized for the Gauss-Newton products (`ggn`,
+    `empirical-fisher` differentiate only `J v`) and exact for `exact`; plain autograd when no double
+    backward follows (λ = 0, `ggn-rank1`)."""
+    if lam == 0.0 or hessian == "ggn-rank1":
+        return nullcontext()
+    return fast_double_backward(net, linearize_batch_norm=hessian in ("ggn", "empirical-fisher"))
 
 
 @dataclass

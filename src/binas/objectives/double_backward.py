@@ -1,24 +1,25 @@
-"""Fast `J v` through a network: convs and BatchNorms whose backward is cheap to differentiate.
+"""Fast double backward: convs and BatchNorms whose backward pass is cheap to differentiate.
 
-The GGN and empirical-Fisher products (`binas.objectives.ggn`) get `J v` by the double-vjp trick: a
-`create_graph=True` backward from a leaf `u`, then the gradient of that backward w.r.t. `u`. PyTorch's
-derivatives of two backward formulas made that pass slow on the CPU: 5x a plain forward + backward of
-the supernet (`benchmarks/search_cost.py` (a), session 2):
+The DCP-NAS curvature products differentiate through a `create_graph=True` backward: the GGN and
+empirical-Fisher products get `J v` by the double-vjp trick (`binas.objectives.ggn`), the exact product
+differentiates the α-gradient again. Two of PyTorch's double-backward formulas made that slow on the
+CPU (the GGN product was 5x a plain forward + backward of the supernet, `benchmarks/search_cost.py` (a)):
 
 * `aten::_convolution_double_backward` loops over the groups of a grouped conv, one kernel call per
   channel of a depth-wise conv (17,046 conv calls for 729 convs on a C=16, 5-cell supernet);
 * the double backward of training-mode BatchNorm is a composite of ~20 small element-wise ops and sums.
 
-`linearized_backward()` routes `F.conv2d` and training-mode `F.batch_norm` through
-`autograd.Function`s whose input gradient is itself a Function with a one-kernel derivative in the output
-gradient: the forward conv for a conv's input gradient (`conv(·, w)` is the adjoint of the transposed
-conv), and the BatchNorm input gradient for itself (the map `gy -> gx` of a batch-statistics BN is
-symmetric). Forward values and first-order gradients are the same kernels as PyTorch's, bit for bit.
+`fast_double_backward()` routes `F.conv2d` (and, with `linearize_batch_norm`, training-mode
+`F.batch_norm`) through `autograd.Function`s whose input gradient is itself a Function with a one-kernel
+derivative in the output gradient: the forward conv for a conv's input gradient (`conv(·, w)` is the
+adjoint of the transposed conv), and the BatchNorm input gradient for itself (the map `gy -> gx` of a
+batch-statistics BN is symmetric). Forward values and first-order gradients are the same kernels as
+PyTorch's.
 
-What it trades: the backward graph built inside the context is exact in the *output gradients* (all
-that `J v = ∂(Jᵀu · v)/∂u` differentiates), but it treats BatchNorm's batch statistics as constants of
-that graph. A Hessian taken through it (the `exact` product) would miss BatchNorm's curvature terms, so
-the exact product is computed outside the context.
+* The conv Functions are closed under differentiation: every derivative stays exact (gradgradcheck).
+* The BatchNorm route holds the batch statistics constant in the backward graph. That is exact in the
+  *output gradients*, all that `J v = ∂(Jᵀu · v)/∂u` differentiates, but a Hessian taken through it
+  misses BatchNorm's curvature terms; so only the Gauss-Newton products use it.
 """
 
 from __future__ import annotations
@@ -145,12 +146,11 @@ def _conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any =
 def _batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
                 bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
                 eps: float = 1e-5) -> Tensor:
-    if not training or x.dim() < 2:
+    if not training or x.dim() < 2 or x.numel() == x.shape[1]:  # F.batch_norm raises on one value per channel
         return F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     return _BatchNorm.apply(x, weight, bias, running_mean, running_var, momentum, eps)
 
 
-_ROUTES = {F.conv2d: _conv2d, F.batch_norm: _batch_norm}
 
 
 def _autocast_on() -> bool:
@@ -161,27 +161,38 @@ def _autocast_on() -> bool:
         return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
 
 
-class _LinearizedBackwardMode(TorchFunctionMode):
+class _FastDoubleBackwardMode(TorchFunctionMode):
+    def __init__(self, routes: dict[Any, Any]) -> None:
+        super().__init__()
+        self.routes = routes
+
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        route = _ROUTES.get(func)
+        route = self.routes.get(func)
         if route is None or not torch.is_grad_enabled() or _autocast_on():
             return func(*args, **(kwargs or {}))
         return route(*args, **(kwargs or {}))
 
 
 @contextmanager
-def linearized_backward(module: nn.Module | None = None) -> Iterator[None]:
-    """Inside, forwards build a backward graph whose output-gradient derivative (the `J v` pass) is fast.
+def fast_double_backward(module: nn.Module | None = None, *, linearize_batch_norm: bool = False) -> Iterator[None]:
+    """Inside, forwards build a backward graph that is fast to differentiate again (module docstring).
 
-    With `module`, its parameters are also frozen (`requires_grad=False`) for the duration: the forward
-    is for gradients w.r.t. other inputs (the architecture), and frozen weights spare the weight-gradient
-    kernels in all three passes. See the module docstring for what the graph is exact in.
+    Args:
+        module: if given, its parameters are frozen (`requires_grad=False`) for the duration: the forward
+            is for gradients w.r.t. other inputs (the architecture), and frozen weights spare the
+            weight-gradient kernels in every pass (a Function cannot see which inputs `autograd.grad` asked
+            for).
+        linearize_batch_norm: also route training-mode BatchNorm, holding its batch statistics constant
+            in the backward graph: exact for `J v` (the Gauss-Newton products), not for a Hessian.
     """
+    routes: dict[Any, Any] = {F.conv2d: _conv2d}
+    if linearize_batch_norm:
+        routes[F.batch_norm] = _batch_norm
     frozen = [p for p in module.parameters() if p.requires_grad] if module is not None else []
     for p in frozen:
         p.requires_grad_(False)
     try:
-        with _LinearizedBackwardMode():
+        with _FastDoubleBackwardMode(routes):
             yield
     finally:
         for p in frozen:

@@ -1,16 +1,14 @@
-"""`linearized_backward`: the same forward, gradients and J v as plain autograd (float64), complete
-derivatives for convs, BatchNorm statistics held constant only in the backward graph, parameters restored."""
+"""`fast_double_backward`: the same forward, gradients, J v and exact HVP as plain autograd (float64),
+complete derivatives for convs, linearized BatchNorm exact in the output gradient only, parameters restored."""
 
 from __future__ import annotations
-
-import copy
 
 import pytest
 import torch
 from torch import nn
 
+from binas.objectives.double_backward import _batch_norm, _conv2d, fast_double_backward
 from binas.objectives.ggn import LogitLinearization, softmax_ce_logit_gradient
-from binas.objectives.linearized import _batch_norm, _conv2d, linearized_backward
 from binas.objectives.tangent import child_forward_context
 from binas.quant.policy import BinarizationPolicy
 from binas.space.supernet import Supernet, SupernetConfig
@@ -45,7 +43,7 @@ def _jvp_and_state(linearized: bool, memory_format: torch.memory_format) -> tupl
     x, a = _inputs()
     x = x.contiguous(memory_format=memory_format)
     if linearized:
-        with linearized_backward(net):
+        with fast_double_backward(net, linearize_batch_norm=True):
             z = net(x * a.view(1, -1, 1, 1))
     else:
         z = net(x * a.view(1, -1, 1, 1))
@@ -71,7 +69,7 @@ def test_weight_gradients_match_outside_a_frozen_module():
     for linearized in (False, True):
         net = _net()
         if linearized:
-            with linearized_backward():
+            with fast_double_backward(linearize_batch_norm=True):
                 loss = net(x * a.view(1, -1, 1, 1)).pow(2).sum()
         else:
             loss = net(x * a.view(1, -1, 1, 1)).pow(2).sum()
@@ -114,7 +112,7 @@ def test_batch_norm_backward_is_exact_in_the_output_gradient_only():
 def test_parameters_are_restored_even_after_an_error():
     net = _net()
     net[0].weight.requires_grad_(False)  # a parameter frozen before stays frozen
-    with pytest.raises(RuntimeError, match="boom"), linearized_backward(net):
+    with pytest.raises(RuntimeError, match="boom"), fast_double_backward(net):
         assert not any(p.requires_grad for p in net.parameters())
         raise RuntimeError("boom")
     assert [p.requires_grad for p in net.parameters()] == [False] + [True] * (len(list(net.parameters())) - 1)
@@ -123,10 +121,10 @@ def test_parameters_are_restored_even_after_an_error():
 def test_no_grad_and_eval_mode_take_the_plain_path():
     net = _net().eval()
     x, _ = _inputs()
-    with torch.no_grad(), linearized_backward(net):
+    with torch.no_grad(), fast_double_backward(net, linearize_batch_norm=True):
         y = net(x)
     assert y.grad_fn is None
-    with linearized_backward(net):
+    with fast_double_backward(net, linearize_batch_norm=True):
         z = net(x.requires_grad_(True))
     names = _graph_node_names(z)
     assert "_ConvBackward" in names  # convs are routed ...
@@ -146,46 +144,74 @@ def _graph_node_names(t: torch.Tensor) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("hessian,linearized", [("ggn", True), ("empirical-fisher", True), ("exact", False),
-                                                 ("ggn-rank1", False)])
-def test_child_forward_context_is_linearized_for_gauss_newton_products_only(hessian, linearized):
-    net = Supernet(SupernetConfig(channels=4, layers=3, steps=1, multiplier=1), num_classes=3,
-                   policy=BinarizationPolicy.strict())
-    ctx = child_forward_context(net, lam=5e-3, hessian=hessian)
-    with ctx:
+@pytest.mark.parametrize("hessian,convs,batch_norm", [("ggn", True, True), ("empirical-fisher", True, True),
+                                                      ("exact", True, False), ("ggn-rank1", False, False)])
+def test_child_forward_context_routes_by_product(hessian, convs, batch_norm):
+    """Gauss-Newton products: convs and BN routed; exact: convs only (BN's curvature kept); no double
+    backward (rank-1, λ = 0): plain autograd. Weights are frozen inside a routed context only."""
+    net = _supernet(binary=True)
+    alphas = _supernet_alphas(net)
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    with child_forward_context(net, lam=5e-3, hessian=hessian):
         frozen = not any(p.requires_grad for p in net.parameters())
-    assert frozen is linearized
+        names = _graph_node_names(net(x, torch.softmax(alphas[0], -1), torch.softmax(alphas[1], -1)))
+    assert frozen is convs
+    assert ("_ConvBackward" in names) is convs and ("_BatchNormBackward" in names) is batch_norm
     assert all(p.requires_grad for p in net.parameters())
-    with child_forward_context(copy.deepcopy(net), lam=0.0, hessian=hessian):
-        assert all(p.requires_grad for p in net.parameters())
+    with child_forward_context(net, lam=0.0, hessian=hessian):
+        names = _graph_node_names(net(x, torch.softmax(alphas[0], -1), torch.softmax(alphas[1], -1)))
+    assert "_ConvBackward" not in names
+
+
+def _supernet(binary: bool) -> Supernet:
+    torch.manual_seed(0)
+    policy = BinarizationPolicy.strict() if binary else BinarizationPolicy.real()
+    return Supernet(SupernetConfig(channels=4, layers=3, steps=2, multiplier=2), num_classes=3,
+                    policy=policy).double().train()
+
+
+def _supernet_alphas(net: Supernet) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return [torch.randn(net.num_edges, net.num_ops, generator=g, dtype=torch.float64).requires_grad_(True)
+            for _ in range(2)]
 
 
 @pytest.mark.parametrize("binary", [False, True])
-def test_supernet_ggn_product_unchanged_by_the_context(binary):
-    """On the search supernets themselves (train-mode BN, sign functions): the same GGN product."""
-    products = []
-    for linearized in (False, True):
-        torch.manual_seed(0)
-        policy = BinarizationPolicy.strict() if binary else BinarizationPolicy.real()
-        net = Supernet(SupernetConfig(channels=4, layers=3, steps=2, multiplier=2), num_classes=3,
-                       policy=policy).double().train()
-        g = torch.Generator().manual_seed(1)
-        alphas = [torch.randn(net.num_edges, net.num_ops, generator=g, dtype=torch.float64).requires_grad_(True)
-                  for _ in range(2)]
+@pytest.mark.parametrize("hessian", ["ggn", "empirical-fisher", "exact"])
+def test_supernet_tangent_gradient_unchanged_by_the_context(binary, hessian):
+    """On the search supernets themselves (train-mode BN, sign functions), float64: the same α-gradient
+    with the curvature product, routed as the search routes it or on plain autograd."""
+    from contextlib import nullcontext
+
+    from binas.objectives.tangent import tangent_arch_gradient
+
+    results = []
+    for routed in (False, True):
+        net = _supernet(binary)
+        alphas = _supernet_alphas(net)
+        g = torch.Generator().manual_seed(2)
         x = torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64)
-        with child_forward_context(net, lam=1.0, hessian="ggn" if linearized else "exact"):
+        teacher = torch.randn(4, 3, generator=g, dtype=torch.float64)
+        g_parent = [torch.randn(a.shape, generator=g, dtype=torch.float64) for a in alphas]
+        with child_forward_context(net, lam=1.0, hessian=hessian) if routed else nullcontext():
             z = net(x, torch.softmax(alphas[0], -1), torch.softmax(alphas[1], -1))
-        lin = LogitLinearization(z, alphas, softmax_ce_logit_gradient(z, torch.full_like(z, 1 / 3)))
-        products.append((*lin.gradient, *lin.ggn_product([torch.ones_like(a) for a in alphas])))
-    for p, f in zip(*products):
+        step = tangent_arch_gradient(z, teacher, alphas, g_parent, lam=1.0, hessian=hessian)
+        assert step.correction_norm > 0
+        results.append(step.gradient)
+    for p, f in zip(*results):
         torch.testing.assert_close(f, p, rtol=1e-9, atol=1e-12)
 
 
 def test_autocast_takes_the_plain_path():
     net = _net().float()
     x = torch.randn(2, 4, 8, 8, requires_grad=True)
-    with linearized_backward(net), torch.autocast("cpu", dtype=torch.bfloat16):
+    with fast_double_backward(net, linearize_batch_norm=True), torch.autocast("cpu", dtype=torch.bfloat16):
         z = net(x)
     assert "_ConvBackward" not in _graph_node_names(z)
     z.float().sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_one_value_per_channel_raises_as_in_pytorch():
+    with fast_double_backward(linearize_batch_norm=True), pytest.raises(ValueError, match="more than 1 value"):
+        nn.BatchNorm2d(3).train()(torch.randn(1, 3, 1, 1, requires_grad=True))
