@@ -23,6 +23,7 @@ ABLATIONS = {
     "reconstruction-off": {"use_reconstruction": False},
     "exact-hessian": {"hessian": "exact"},
     "rank1-hessian": {"hessian": "ggn-rank1"},
+    "empirical-fisher": {"hessian": "empirical-fisher"},
     "decoupled-off": {"use_decoupled": False},
     "l1-distance": {"distance": "l1"},
     "cosine-distance": {"distance": "cosine"},
