@@ -137,7 +137,7 @@ class _BatchNormInputGrad(torch.autograd.Function):
 
 def _conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
             dilation: Any = 1, groups: int = 1) -> Tensor:
-    if isinstance(padding, str) or x.dim() != 4:
+    if isinstance(padding, str) or x.dim() != 4 or not (x.requires_grad or weight.requires_grad):
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
     y = _Conv.apply(x, weight, _pair(stride), _pair(padding), _pair(dilation), groups)
     return y if bias is None else y + bias.view(1, -1, 1, 1)
@@ -149,8 +149,6 @@ def _batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | No
     if not training or x.dim() < 2 or x.numel() == x.shape[1]:  # F.batch_norm raises on one value per channel
         return F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     return _BatchNorm.apply(x, weight, bias, running_mean, running_var, momentum, eps)
-
-
 
 
 def _autocast_on() -> bool:
