@@ -43,7 +43,7 @@ def _jvp_and_state(linearized: bool, memory_format: torch.memory_format) -> tupl
     x, a = _inputs()
     x = x.contiguous(memory_format=memory_format)
     if linearized:
-        with fast_double_backward(net, linearize_batch_norm=True):
+        with fast_double_backward(net, output_gradients_only=True):
             z = net(x * a.view(1, -1, 1, 1))
     else:
         z = net(x * a.view(1, -1, 1, 1))
@@ -69,7 +69,7 @@ def test_weight_gradients_match_outside_a_frozen_module():
     for linearized in (False, True):
         net = _net()
         if linearized:
-            with fast_double_backward(linearize_batch_norm=True):
+            with fast_double_backward(output_gradients_only=True):
                 loss = net(x * a.view(1, -1, 1, 1)).pow(2).sum()
         else:
             loss = net(x * a.view(1, -1, 1, 1)).pow(2).sum()
@@ -121,10 +121,10 @@ def test_parameters_are_restored_even_after_an_error():
 def test_no_grad_and_eval_mode_take_the_plain_path():
     net = _net().eval()
     x, _ = _inputs()
-    with torch.no_grad(), fast_double_backward(net, linearize_batch_norm=True):
+    with torch.no_grad(), fast_double_backward(net, output_gradients_only=True):
         y = net(x)
     assert y.grad_fn is None
-    with fast_double_backward(net, linearize_batch_norm=True):
+    with fast_double_backward(net, output_gradients_only=True):
         z = net(x.requires_grad_(True))
     names = _graph_node_names(z)
     assert "_ConvBackward" in names  # convs are routed ...
@@ -205,7 +205,7 @@ def test_supernet_tangent_gradient_unchanged_by_the_context(binary, hessian):
 def test_autocast_takes_the_plain_path():
     net = _net().float()
     x = torch.randn(2, 4, 8, 8, requires_grad=True)
-    with fast_double_backward(net, linearize_batch_norm=True), torch.autocast("cpu", dtype=torch.bfloat16):
+    with fast_double_backward(net, output_gradients_only=True), torch.autocast("cpu", dtype=torch.bfloat16):
         z = net(x)
     assert "_ConvBackward" not in _graph_node_names(z)
     z.float().sum().backward()
@@ -213,5 +213,5 @@ def test_autocast_takes_the_plain_path():
 
 
 def test_one_value_per_channel_raises_as_in_pytorch():
-    with fast_double_backward(linearize_batch_norm=True), pytest.raises(ValueError, match="more than 1 value"):
+    with fast_double_backward(output_gradients_only=True), pytest.raises(ValueError, match="more than 1 value"):
         nn.BatchNorm2d(3).train()(torch.randn(1, 3, 1, 1, requires_grad=True))

@@ -116,3 +116,26 @@ def test_scaled_sign_ste_clip_is_inclusive() -> None:
     w = t(-1.0, 1.0, 0.999, 1.001).view(4, 1, 1, 1)
     _, g = value_and_grad(scaled_sign_ste, w, torch.ones_like(w))
     assert torch.equal(g.flatten(), t(1, 1, 1, 0))
+
+
+def test_constant_surrogate_slopes_keep_first_order_and_drop_the_slope_derivative() -> None:
+    """Inside `constant_surrogate_slopes` the ApproxSign gradient is the same; its create_graph backward is
+    differentiable in the output gradient (identically) but no longer in x."""
+    from binas.quant.functional import _CONSTANT_SLOPES, constant_surrogate_slopes
+
+    x0 = torch.tensor([-1.5, -0.5, -0.25, 0.0, 0.3, 0.9, 2.0], dtype=torch.float64)
+    out = []
+    for constant in (False, True):
+        x = x0.clone().requires_grad_(True)
+        g = torch.linspace(0.5, 2.0, 7, dtype=torch.float64, requires_grad=True)
+        if constant:
+            with constant_surrogate_slopes():
+                y = approx_sign(x)
+        else:
+            y = approx_sign(x)
+        (gx,) = torch.autograd.grad(y, x, g, create_graph=True)
+        out.append((gx.detach(), *torch.autograd.grad(gx.sum(), (g, x), allow_unused=True)))
+    assert not _CONSTANT_SLOPES.get()
+    torch.testing.assert_close(out[1][0], out[0][0], rtol=0, atol=0)  # the same gradient
+    torch.testing.assert_close(out[1][1], out[0][1], rtol=0, atol=0)  # the same output-gradient derivative
+    assert out[0][2].abs().sum() > 0 and out[1][2] is None  # the slope's x-derivative: native only

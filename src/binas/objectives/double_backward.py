@@ -9,7 +9,7 @@ CPU (the GGN product was 5x a plain forward + backward of the supernet, `benchma
   channel of a depth-wise conv (17,046 conv calls for 729 convs on a C=16, 5-cell supernet);
 * the double backward of training-mode BatchNorm is a composite of ~20 small element-wise ops and sums.
 
-`fast_double_backward()` routes `F.conv2d` (and, with `linearize_batch_norm`, training-mode
+`fast_double_backward()` routes `F.conv2d` (and, with `output_gradients_only`, training-mode
 `F.batch_norm`) through `autograd.Function`s whose input gradient is itself a Function with a one-kernel
 derivative in the output gradient: the forward conv for a conv's input gradient (`conv(·, w)` is the
 adjoint of the transposed conv), and the BatchNorm input gradient for itself (the map `gy -> gx` of a
@@ -17,15 +17,17 @@ batch-statistics BN is symmetric). Forward values and first-order gradients are 
 PyTorch's.
 
 * The conv Functions are closed under differentiation: every derivative stays exact (gradgradcheck).
-* The BatchNorm route holds the batch statistics constant in the backward graph. That is exact in the
-  *output gradients*, all that `J v = ∂(Jᵀu · v)/∂u` differentiates, but a Hessian taken through it
-  misses BatchNorm's curvature terms; so only the Gauss-Newton products use it.
+* With `output_gradients_only`, the backward graph holds BatchNorm's batch statistics and the sign
+  functions' surrogate slopes (`binas.quant.functional.constant_surrogate_slopes`) constant. That is
+  exact in the *output gradients*, all that `J v = ∂(Jᵀu · v)/∂u` differentiates, and it keeps less
+  of the graph alive; but a Hessian taken through it misses those curvature terms, so only the
+  Gauss-Newton products use it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -33,6 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.grad import conv2d_weight
 from torch.overrides import TorchFunctionMode
+
+from binas.quant.functional import constant_surrogate_slopes
 
 _Pair = tuple[int, int]
 
@@ -172,7 +176,7 @@ class _FastDoubleBackwardMode(TorchFunctionMode):
 
 
 @contextmanager
-def fast_double_backward(module: nn.Module | None = None, *, linearize_batch_norm: bool = False) -> Iterator[None]:
+def fast_double_backward(module: nn.Module | None = None, *, output_gradients_only: bool = False) -> Iterator[None]:
     """Inside, forwards build a backward graph that is fast to differentiate again (module docstring).
 
     Args:
@@ -180,17 +184,18 @@ def fast_double_backward(module: nn.Module | None = None, *, linearize_batch_nor
             is for gradients w.r.t. other inputs (the architecture), and frozen weights spare the
             weight-gradient kernels in every pass (a Function cannot see which inputs `autograd.grad` asked
             for).
-        linearize_batch_norm: also route training-mode BatchNorm, holding its batch statistics constant
-            in the backward graph: exact for `J v` (the Gauss-Newton products), not for a Hessian.
+        output_gradients_only: the graph will be differentiated in the output gradients only (`J v`, the
+            Gauss-Newton products): also route training-mode BatchNorm, and hold BN's batch statistics and
+            the surrogate sign slopes constant in the backward graph. Not for a Hessian.
     """
     routes: dict[Any, Any] = {F.conv2d: _conv2d}
-    if linearize_batch_norm:
+    if output_gradients_only:
         routes[F.batch_norm] = _batch_norm
     frozen = [p for p in module.parameters() if p.requires_grad] if module is not None else []
     for p in frozen:
         p.requires_grad_(False)
     try:
-        with _FastDoubleBackwardMode(routes):
+        with _FastDoubleBackwardMode(routes), constant_surrogate_slopes() if output_gradients_only else nullcontext():
             yield
     finally:
         for p in frozen:

@@ -9,7 +9,7 @@ Four products, selectable (spec A4):
   one more vjp (implementation-notes §1). This needs no per-sample gradients, so BatchNorm stays in
   train mode with its batch statistics, and it costs a few batch-gradient passes, not B per-sample
   ones. The forward should run under `binas.objectives.double_backward.fast_double_backward` with
-  `linearize_batch_norm=True`, which makes the `J v` pass about 8x faster on the CPU (PyTorch's double
+  `output_gradients_only=True`, which makes the `J v` pass about 8x faster on the CPU (PyTorch's double
   backward of grouped convs and BatchNorm is slow there).
 * `empirical-fisher`: `(1/B) Σ_b g_b g_bᵀ` from the per-sample gradients `g_b = J_bᵀ (p̂_b − t_b)` of the
   Child loss (spec A4's reading of Eq. 4.36 with the observed targets). `g_bᵀ v = (p̂_b − t_b)·(J v)_b`, so
