@@ -209,7 +209,8 @@ def step_case(method: str, options: dict[str, Any], threads: int | None, repeats
 
     For DCP-NAS a DARTS step is timed in the same process between its steps (the machine is shared, so
     only interleaved times give a trustworthy ratio), and, for `ggn`, the Child's α-gradient alone with
-    no curvature product, with the GGN product and with the exact HVP.
+    no curvature product, with the GGN product and with the exact HVP. `peak_rss_mb` covers the warm-up and
+    the timed steps (the DARTS steps in the same process included), not those diagnostics.
     """
     runtime = _runtime(threads, device)
     strategy, train = _cifar_strategy(method, options, runtime)
@@ -225,6 +226,10 @@ def step_case(method: str, options: dict[str, Any], threads: int | None, repeats
             row["darts_step_same_process_s"] = _run_epoch(baseline, runtime, CIFAR_BATCH)[0]
             row["ratio_to_darts_step"] = seconds / row["darts_step_same_process_s"]
             row["child_ratio_to_darts_step"] = row["child_seconds"] / row["darts_step_same_process_s"]
+        rows.append(row)
+    # Read before the diagnostics below, which also run the products on plain autograd (more memory).
+    peak = {"peak_rss_mb": round(_peak_rss_mb(), 1)}
+    for row in rows:
         if method == "dcp-nas" and options.get("hessian", "ggn") == "ggn":
             row |= _curvature_times(strategy, train)
             row["ggn_product_share_of_child_step"] = (row["arch_grad_ggn_s"] - row["arch_grad_plain_s"]) / (
@@ -235,9 +240,8 @@ def step_case(method: str, options: dict[str, Any], threads: int | None, repeats
                 row[f"{product}_product_plain_autograd_ratio"] = (
                     row[f"arch_grad_{product}_plain_autograd_s"] - row["arch_grad_plain_s"]) / (
                     row[f"arch_grad_{product}_s"] - row["arch_grad_plain_s"])
-        rows.append(row)
     out: dict[str, Any] = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    return out | {"all_seconds": [r["seconds"] for r in rows]} | _device_peak(runtime.device)
+    return out | {"all_seconds": [r["seconds"] for r in rows]} | peak | _device_peak(runtime.device)
 
 
 def _curvature_times(strategy, data) -> dict[str, float]:
