@@ -107,3 +107,45 @@ def test_final_weights_rank_real_survivors_above_the_none_fallback():
     assert w[2].max() > w[1].max()  # a real survivor always beats a fallback edge
     with pytest.raises(ValueError):
         sched.final_weights(last_e, torch.ones(3, 4, dtype=torch.bool), 0)
+
+
+@pytest.mark.parametrize("beta_p, sign, expected", [
+    (0.5, "as_printed", (0.5, 0.5)),
+    (1.0, "as_printed", (1.0, 0.0)),     # the Child has no weight: z = A_P
+    (0.0, "as_printed", (0.0, 1.0)),
+    (0.5, "penalize_gap", (-0.5, 1.5)),
+])
+def test_indicator_weights_reproduce_the_indicator(beta_p, sign, expected):
+    w_parent, w_child = sched.indicator_weights(beta_p, sign)
+    assert (w_parent, w_child) == pytest.approx(expected)
+    assert sched.indicator(0.9, 0.6, beta_p, sign) == pytest.approx(w_parent * 0.9 + w_child * 0.6)
+
+
+def test_rank_correlations_on_hand_computed_samples():
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert sched.rank_correlation(x, 10 * x, "spearman") == pytest.approx(1.0)
+    assert sched.rank_correlation(x, -x.exp(), "kendall") == pytest.approx(-1.0)
+    y = torch.tensor([1.0, 3.0, 2.0, 4.0])  # one swapped pair: 5 concordant, 1 discordant
+    assert sched.rank_correlation(x, y, "kendall") == pytest.approx(4 / 6)
+    assert sched.rank_correlation(x, y, "spearman") == pytest.approx(1 - 6 * 2 / (4 * 15))
+    ties = torch.tensor([1.0, 1.0, 2.0, 3.0])  # tau-b: 5 concordant of 6 pairs, 1 tied in `ties`
+    assert sched.rank_correlation(x, ties, "kendall") == pytest.approx(5 / math.sqrt(6 * 5))
+    assert math.isnan(sched.rank_correlation(x, torch.ones(4), "spearman"))
+    assert math.isnan(sched.rank_correlation(x[:1], x[:1], "kendall"))
+    scipy_stats = pytest.importorskip("scipy.stats")
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randint(0, 4, (9,), generator=g).double(), torch.randn(9, generator=g, dtype=torch.float64)
+    assert sched.rank_correlation(a, b, "spearman") == pytest.approx(scipy_stats.spearmanr(a, b).statistic)
+    assert sched.rank_correlation(a, b, "kendall") == pytest.approx(scipy_stats.kendalltau(a, b).statistic)
+
+
+def test_edge_rank_correlation_averages_edges_over_alive_ops_and_pruned_by_follows_the_score():
+    a = torch.tensor([[0.1, 0.2, 0.3, 9.0], [0.3, 0.2, 0.1, 0.0], [0.5, 0.5, 0.5, 0.0]], dtype=torch.float64)
+    b = torch.tensor([[1.0, 2.0, 3.0, 0.0], [1.0, 2.0, 3.0, 0.0], [1.0, 2.0, 3.0, 0.0]], dtype=torch.float64)
+    alive = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 0]], dtype=torch.bool)
+    # edge 0: +1 (op 3 is removed, its 9.0 is ignored), edge 1: -1, edge 2: undefined (constant a)
+    assert sched.edge_rank_correlation(a, b, alive, "spearman") == pytest.approx(0.0)
+    assert sched.edge_rank_correlation(a[:1], b[:1], alive[:1], "kendall") == pytest.approx(1.0)
+    assert math.isnan(sched.edge_rank_correlation(a[2:], b[2:], alive[2:]))
+    assert sched.pruned_by(a, alive).tolist() == [0, 2, 0]
+    assert sched.pruned_by(b, alive).tolist() == [0, 0, 0]

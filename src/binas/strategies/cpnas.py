@@ -2,7 +2,8 @@
 
 Two weight-sharing supernets of one topology: a full-precision Parent and a 1-bit Child. Every sampled
 architecture (one op per edge, single path) is trained in both and scored on the validation split;
-its indicator z = beta_P (A_P - A_C) + A_C (Eq. 4.15) goes to every op it used. After T rounds of K
+its indicator z = beta_P (A_P - A_C) + A_C (Eq. 4.15; beta_P = 0.5 by default [Inf], i.e. the mean of
+A_P and A_C) goes to every op it used. After T rounds of K
 samplings without replacement, the op with the smallest softmax-normalised mean indicator (Eq. 4.16) is
 dropped from every edge, until one op per edge remains (Algorithm 9, spec §4.2).
 
@@ -67,6 +68,10 @@ class CPNAS(SearchStrategy):
         # z of every (stage, round, cell kind, edge, op); NaN where the op was not sampled.
         self.z = torch.full((sched.num_stages(self.num_candidates), options.rounds, *shape), float("nan"),
                             dtype=torch.float64)
+        # A_P and A_C behind each z (same indexing; A_P stays NaN without a Parent): the indicator's
+        # dependence on each accuracy is reported per stage (`cpnas_report.dependence`).
+        self.acc_parent = torch.full_like(self.z, float("nan"))
+        self.acc_child = torch.full_like(self.z, float("nan"))
         # The stage that removed each op; ALIVE while in the search, EXCLUDED if not a candidate.
         self.pruned_at = torch.where(self.alive, sched.ALIVE, sched.EXCLUDED).long()
         self.order: Tensor | None = None  # (kinds, E, K) op indices of the current round
@@ -115,6 +120,9 @@ class CPNAS(SearchStrategy):
         kinds = torch.arange(len(CELL_KINDS))[:, None]
         edges = torch.arange(self.topology.num_edges)[None, :]
         self.z[pos.stage, pos.round][kinds, edges, ops] = z  # Eq. 4.15: the same z for every sampled op
+        self.acc_child[pos.stage, pos.round][kinds, edges, ops] = acc_c
+        if acc_p is not None:
+            self.acc_parent[pos.stage, pos.round][kinds, edges, ops] = acc_p
         self.done += 1
         self._last = {"position": pos, "ops": ops}
         if pos.ends_round:
@@ -122,7 +130,8 @@ class CPNAS(SearchStrategy):
         if pos.ends_stage(self.options.rounds):
             self._prune(pos.stage)
         accs = {"child_val_acc": acc_c} if acc_p is None else {"parent_val_acc": acc_p, "child_val_acc": acc_c}
-        return meter.means() | accs | {"indicator": z, "ops_per_edge": float(pos.k)}
+        w_child = sched.indicator_weights(self.beta_p, self.indicator_sign)[1]
+        return meter.means() | accs | {"indicator": z, "z_weight_child": w_child, "ops_per_edge": float(pos.k)}
 
     def _nets(self) -> list[tuple[str, nn.Module, torch.optim.Optimizer]]:
         """(role, supernet, optimizer) of the Parent (if used) and the Child."""
@@ -215,6 +224,7 @@ class CPNAS(SearchStrategy):
     def state_dict(self) -> dict[str, Any]:
         return super().state_dict() | {
                 "alive": self.alive.clone(), "z": self.z.clone(), "pruned_at": self.pruned_at.clone(),
+                "acc_parent": self.acc_parent.clone(), "acc_child": self.acc_child.clone(),
                 "order": None if self.order is None else self.order.clone(), "done": self.done}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -225,6 +235,9 @@ class CPNAS(SearchStrategy):
         super().load_state_dict(state)
         self.alive = state["alive"].clone()
         self.z = state["z"].clone()
+        # Checkpoints from before the accuracy tables: the dependence metrics of old stages are left out.
+        self.acc_parent = state.get("acc_parent", torch.full_like(self.z, float("nan"))).clone()
+        self.acc_child = state.get("acc_child", torch.full_like(self.z, float("nan"))).clone()
         self.pruned_at = state["pruned_at"].clone()
         self.order = None if state["order"] is None else state["order"].clone()
         self.done = int(state["done"])

@@ -2,6 +2,16 @@
 
 Tables are indexed like the search: cell kind (`normal`, `reduce`), edge (DARTS order, `edges` gives
 (source, destination) nodes), op (`primitives`). Ops not sampled / already removed are `null`.
+
+How much the indicator depends on the 1-bit Child (metrics.jsonl):
+* `z_weight_child` (every sample): w_C in z = w_P A_P + w_C A_C, i.e. 1 - beta_P as printed, 1 + beta_P
+  penalising the gap, 1 for BNAS; 0 means the Child is ignored.
+* `z_dep` (at the end of each stage), over the stage's per-op means (T rounds) of z, A_C and A_P:
+  `spearman_child` / `spearman_parent`: Spearman's rho of mean z against mean A_C / A_P across the alive
+  ops of an edge, averaged over the edges where it is defined (1: z ranks the ops as that accuracy does);
+  `pruned_differs_parent`: the fraction of edges whose removed op differs from the one the mean A_P alone
+  would remove (0 at beta_P = 1 as printed); `kendall_child` / `kendall_parent`: as the Spearman keys with
+  Kendall's tau-b. The `_parent` keys are absent without a Parent (BNAS).
 """
 
 from __future__ import annotations
@@ -59,7 +69,30 @@ def epoch_record(strategy: CPNAS) -> dict[str, Any]:
     if "pruned" in last:
         record["stage_e"] = _by_kind(strategy.stage_e(pos.stage))
         record["removed_ops"] = _names(strategy, last["pruned"])
+        record["z_dep"] = dependence(strategy, pos.stage)
     return record
+
+
+def dependence(strategy: CPNAS, stage: int, rounds: int | None = None) -> dict[str, float]:
+    """The `z_dep` fields (module docstring) of `stage`, from its first `rounds` rounds (None: all T).
+    An accuracy with no values for an alive op (no Parent, or an older checkpoint) is left out."""
+    alive = strategy.stage_alive(stage)
+    z_bar = sched.mean_indicator(strategy.z[stage, :rounds])
+    removed = sched.pruned_by(z_bar, alive)
+    out: dict[str, float] = {}
+    means = {name: sched.mean_indicator(table[stage, :rounds])
+             for name, table in (("child", strategy.acc_child), ("parent", strategy.acc_parent))}
+    usable = {name: not bool(bar[alive].isnan().any()) for name, bar in means.items()}
+    for name, bar in means.items():
+        if usable[name]:
+            out[f"spearman_{name}"] = round(sched.edge_rank_correlation(z_bar, bar, alive, "spearman"), DECIMALS)
+    if usable["parent"]:
+        differs = sched.pruned_by(means["parent"], alive) != removed
+        out["pruned_differs_parent"] = round(float(differs.double().mean()), DECIMALS)
+    for name, bar in means.items():
+        if usable[name]:
+            out[f"kendall_{name}"] = round(sched.edge_rank_correlation(z_bar, bar, alive, "kendall"), DECIMALS)
+    return out
 
 
 def indicators(strategy: CPNAS) -> dict[str, Any]:
@@ -73,14 +106,21 @@ def indicators(strategy: CPNAS) -> dict[str, Any]:
             break
         alive = strategy.stage_alive(stage)
         z_bar = sched.mean_indicator(z[: done[-1] + 1])
+        accs = {f"{name}_acc_mean": _by_kind(sched.mean_indicator(table[stage, : done[-1] + 1])
+                                             .masked_fill(~alive, float("nan")))
+                for name, table in (("parent", strategy.acc_parent), ("child", strategy.acc_child))}
         stages.append({
             "stage": stage, "ops_per_edge": strategy.num_candidates - stage,
             "rounds": [_by_kind(z[t]) for t in done],
             "z_mean": _by_kind(z_bar.masked_fill(~alive, float("nan"))),
             "e": _by_kind(sched.normalized_indicator(z_bar, alive).masked_fill(~alive, float("nan"))),
+            **accs,
+            "z_dep": dependence(strategy, stage, done[-1] + 1),
         })
+    w_parent, w_child = sched.indicator_weights(strategy.beta_p, strategy.indicator_sign)
     return {"method": strategy.name, "candidates": list(strategy.candidates),
             "beta_p": strategy.beta_p, "indicator_sign": strategy.indicator_sign,
+            "z_weight_parent": w_parent, "z_weight_child": w_child,
             "rounds_per_stage": rounds, "samples_done": strategy.done, "finished": strategy.finished(),
             "primitives": list(strategy.primitives), "edges": [list(e) for e in strategy.topology.edges],
             "stages": stages}

@@ -8,6 +8,7 @@ the worst op of every edge (K <- K - 1). Tensors here are CPU tensors indexed (c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -102,6 +103,13 @@ def indicator(acc_parent: float, acc_child: float, beta_p: float, sign: Indicato
     raise ConfigError(f"unknown indicator sign '{sign}'; choose as_printed or penalize_gap")
 
 
+def indicator_weights(beta_p: float, sign: IndicatorSign = "as_printed") -> tuple[float, float]:
+    """(w_P, w_C) with z = w_P A_P + w_C A_C (Eq. 4.15 is linear): (beta_P, 1 - beta_P) as printed,
+    (-beta_P, 1 + beta_P) penalising the gap. w_C = 0 means the indicator ignores the 1-bit Child."""
+    w_parent = indicator(1.0, 0.0, beta_p, sign)
+    return w_parent, indicator(0.0, 1.0, beta_p, sign)
+
+
 def mean_indicator(z_rounds: Tensor) -> Tensor:
     """z-bar of Eq. 4.16: the mean over rounds (dim 0) of the z each op received; NaN for ops never sampled."""
     sampled = ~torch.isnan(z_rounds)
@@ -154,3 +162,49 @@ def final_weights(last_e: Tensor, alive: Tensor, none_index: int | None) -> Tens
         runner_up = int(others.argmax())
         weights[e, runner_up] = last_e[e, runner_up]
     return weights
+
+
+RankMethod = Literal["spearman", "kendall"]
+
+
+def _average_ranks(x: Tensor) -> Tensor:
+    """1-based ranks of a 1-D tensor, ties sharing their mean rank."""
+    below = (x[None, :] < x[:, None]).sum(dim=1)
+    equal = (x[None, :] == x[:, None]).sum(dim=1)
+    return below.double() + (equal.double() + 1) / 2
+
+
+def rank_correlation(x: Tensor, y: Tensor, method: RankMethod = "spearman") -> float:
+    """Spearman's rho (Pearson correlation of average ranks) or Kendall's tau-b of two 1-D samples;
+    NaN when fewer than 2 values or either sample is constant (the correlation is undefined)."""
+    x, y = x.double().flatten(), y.double().flatten()
+    if method == "spearman":
+        rx, ry = _average_ranks(x), _average_ranks(y)
+        rx, ry = rx - rx.mean(), ry - ry.mean()
+        den = float((rx.square().sum() * ry.square().sum()).sqrt())
+        return float((rx * ry).sum()) / den if den > 0 else float("nan")
+    if method == "kendall":
+        sx = torch.sign(x[:, None] - x[None, :])
+        sy = torch.sign(y[:, None] - y[None, :])
+        den = float((sx.abs().sum() * sy.abs().sum()).sqrt())
+        return float((sx * sy).sum()) / den if den > 0 else float("nan")
+    raise ValueError(f"unknown rank correlation '{method}'; choose spearman or kendall")
+
+
+def edge_rank_correlation(a: Tensor, b: Tensor, alive: Tensor, method: RankMethod = "spearman") -> float:
+    """Mean over edges (all leading dims) of the rank correlation of `a` and `b` across the edge's
+    alive ops: how similarly the two per-op tables rank the ops that pruning compares. Edges where it is
+    undefined (a constant table, < 2 ops) are left out; NaN if no edge has one."""
+    values = []
+    for va, vb, live in zip(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]), alive.reshape(-1, alive.shape[-1])):
+        keep = live & ~va.isnan() & ~vb.isnan()
+        r = rank_correlation(va[keep], vb[keep], method)
+        if not math.isnan(r):
+            values.append(r)
+    return sum(values) / len(values) if values else float("nan")
+
+
+def pruned_by(score_bar: Tensor, alive: Tensor) -> Tensor:
+    """The (..., E) ops `prune_worst` removes when e(.) is the softmax of `score_bar` (e.g. the mean A_P
+    alone, to see whether the indicator's choice differs from it)."""
+    return prune_worst(normalized_indicator(score_bar, alive), alive)[1]
