@@ -16,6 +16,9 @@ from binas.quant.policy import BinarizationPolicy
 DARTS_V2_CIFAR_PARAMS = 3349342
 #: DARTS_V2, ImageNet mobile setting, C=48, 14 cells: DARTS's published 4.7M (4,718,752).
 DARTS_V2_IMAGENET_PARAMS = 4718752
+#: The same CIFAR network 1-bit (darts family, released or strict policy): + one affine BN on C_in
+#: between the depth-wise and the binary-input point-wise conv of every sep/dil conv block.
+DARTS_V2_CIFAR_BINARY_PARAMS = 3382606
 
 
 def n_params(model: nn.Module) -> int:
@@ -31,6 +34,17 @@ def test_darts_v2_cifar_param_count(darts_v2_cifar: Network) -> None:
     assert n_params(darts_v2_cifar) == DARTS_V2_CIFAR_PARAMS
     assert darts_v2_cifar.aux_head is None
     assert not quant_convs(darts_v2_cifar)
+
+
+def test_binary_darts_family_adds_a_bn_per_conv_block(darts_v2_cifar: Network) -> None:
+    genotype = get_genotype("darts-v2")
+    for policy in (BinarizationPolicy.released(), BinarizationPolicy.strict()):
+        net = Network(genotype, num_classes=10, channels=36, layers=20, policy=policy)
+        assert n_params(net) == DARTS_V2_CIFAR_BINARY_PARAMS
+        blocks = [m for m in net.modules() if isinstance(m, nn.Sequential) and any(
+            isinstance(c, QuantConv2d) and c.groups > 1 for c in m.children())]
+        extra = sum(2 * block[-2].in_channels for block in blocks)  # 2 C_in affine params per block
+        assert n_params(net) - n_params(darts_v2_cifar) == extra > 0
 
 
 def test_published_imagenet_and_pc_darts_param_counts() -> None:

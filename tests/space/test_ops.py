@@ -108,6 +108,82 @@ def test_darts_dil_conv_and_skip_structure() -> None:
     assert isinstance(build_op("skip_connect", C, 2), FactorizedReduce)
 
 
+def _walk(module: nn.Module, prev: str | None, checked: list[str]) -> str | None:
+    """Follow the data through `module` from an input made by a layer of kind `prev` ("conv", "bn",
+    "other" or None for the op's input); at each binary-activation conv append the kind of layer its input
+    comes from to `checked`. Returns the kind of layer the module's output comes from."""
+    if isinstance(module, QuantConv2d):
+        if module.binary_activations:
+            checked.append(str(prev))
+        return "conv"
+    if isinstance(module, FactorizedReduce):  # two parallel convs on the same input, then concatenated
+        pre = _walk(module.pre, prev, checked)
+        _walk(module.conv_a, pre, checked)
+        _walk(module.conv_b, pre, checked)
+        return _walk(module.post, "other", checked)
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            prev = _walk(child, prev, checked)
+        return prev
+    assert not isinstance(module, Residual), "the darts family has no residual ops"
+    if isinstance(module, nn.BatchNorm2d):
+        return "bn"
+    return prev if isinstance(module, nn.Identity) else "other"
+
+
+@pytest.mark.parametrize("in_search", [False, True])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("policy", ["released", "strict"])
+@pytest.mark.parametrize("name", PRIMITIVES)
+def test_binary_darts_ops_put_a_bn_between_every_conv_and_sign(
+    name: str, policy: str, stride: int, in_search: bool
+) -> None:
+    affine = not in_search
+    op = build_op(name, C, stride, family="darts", policy=BinarizationPolicy.preset(policy),
+                  affine=affine, in_search=in_search)
+    checked: list[str] = []
+    _walk(op, None, checked)
+    assert "conv" not in checked  # no sign() applied to a conv's raw output
+    if "conv" in name:  # every point-wise conv (2 in a sep conv, 1 in a dil conv) has a binary input
+        assert checked.count("bn") >= (2 if name.startswith("sep") else 1)
+    # the inserted BNs follow the family's affine setting (DARTS's search ops: affine=False)
+    conv_bns = [m for m in op.modules() if isinstance(m, nn.BatchNorm2d) and m.num_features == C]
+    assert all(bn.affine == affine for bn in conv_bns if "pool" not in name)
+
+
+def test_darts_bn_before_sign_only_for_binary_pointwise_inputs() -> None:
+    C8 = 8
+    real = build_op("sep_conv_3x3", C8, 1, family="darts", policy=BinarizationPolicy.real())
+    released = build_op("sep_conv_3x3", C8, 1, family="darts", policy=BinarizationPolicy.released())
+    for half in released:
+        relu, dw, bn_mid, pw, bn = half  # book Fig. 4.8: dw -> BN -> sign -> 1x1 -> BN (ReLU kept: real dw input)
+        assert isinstance(bn_mid, nn.BatchNorm2d) and bn_mid.num_features == C8 and bn_mid.eps == 1e-5
+        assert pw.binary_activations and not dw.binary_activations
+    # each half gains one affine BN on C channels (2C parameters); the real op is DARTS's, unchanged
+    assert n_params(released) == n_params(real) + 2 * 2 * C8
+    assert n_params(real) == 2 * (C8 * 9 + C8 * C8) + 2 * 2 * C8
+    strict = build_op("dil_conv_5x5", C8, 1, family="darts", policy=BinarizationPolicy.strict())
+    assert [type(m) for m in strict] == [QuantConv2d, nn.BatchNorm2d, QuantConv2d, nn.BatchNorm2d]
+
+
+def test_dcp_family_uses_the_release_bn_eps() -> None:
+    # models/darts_ops_step2_sc_out.py: 1e-3 for DilConv bn0/bn1/bn2, PoolBN, the BN after ReLUConvBN's
+    # conv and FactorizedReduce's `bn`; PyTorch's 1e-5 for the BNs in front of those two convs.
+    fam = OP_FAMILIES.get("dcp")
+    policy = BinarizationPolicy.released()
+    dil = build_op("dil_conv_3x3", C, 1, family="dcp", policy=policy)
+    assert [m.eps for m in dil.modules() if isinstance(m, nn.BatchNorm2d)] == [1e-3] * 3
+    sep = build_op("sep_conv_5x5", C, 2, family="dcp", policy=policy)
+    assert [m.eps for m in sep.modules() if isinstance(m, nn.BatchNorm2d)] == [1e-3] * 6
+    pre = fam.preprocess(2 * C, C, True, policy)
+    assert [m.eps for m in pre.modules() if isinstance(m, nn.BatchNorm2d)] == [1e-5, 1e-3]
+    fr = fam.factorized_reduce(2 * C, C, True, policy)
+    assert [m.eps for m in fr.modules() if isinstance(m, nn.BatchNorm2d)] == [1e-5, 1e-3]
+    # the darts family keeps DARTS's (PyTorch's) default everywhere
+    darts = [build_op(n, C, 2, family="darts", policy=policy, in_search=True) for n in PRIMITIVES]
+    assert {m.eps for op in darts for m in op.modules() if isinstance(m, nn.BatchNorm2d)} == {1e-5}
+
+
 def test_binary_darts_ops_drop_relu_before_binary_input() -> None:
     op = build_op("dil_conv_3x3", C, 1, family="darts", policy=BinarizationPolicy.strict())
     assert not any(isinstance(m, nn.ReLU) for m in op.modules())

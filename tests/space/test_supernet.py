@@ -82,6 +82,17 @@ def test_single_path_forward_backward(family: str, policy: str) -> None:
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
+@pytest.mark.parametrize(("family", "rectified"), [("dcp", True), ("darts", False)])
+def test_imagenet_stem_rectifies_s0_for_the_dcp_family(family: str, rectified: bool) -> None:
+    # The DCP-NAS release's first cell gets ReLU(stem0(x)) (in-place ReLU of stem1, models/darts_cnn_m.py).
+    net = Supernet(SupernetConfig(channels=4, layers=3, family=family, stem="imagenet"), num_classes=3)
+    assert net.stem.rectify_s0 == rectified
+    x = torch.randn(2, 3, 32, 32)
+    s0, s1 = net.stem(x)
+    raw = net.stem.stem0(x)
+    assert torch.equal(s0, raw.relu() if rectified else raw) and torch.equal(s1, net.stem.stem1(raw))
+
+
 def test_weight_parameters_are_all_parameters(net: Supernet) -> None:
     assert list(net.weight_parameters()) == list(net.parameters())
     assert (net.num_edges, net.num_ops) == (E, M)

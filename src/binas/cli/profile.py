@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from binas.quant.quantizers import WEIGHT_QUANTIZERS
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="count params / FLOPs / BOPs / OPs / Mbit of a genotype's network",
@@ -14,6 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", choices=["cifar10", "imagenet"], default="cifar10")
     p.add_argument("--real", action="store_true", help="profile the real-valued network")
     p.add_argument("--policy", choices=["released", "strict"], help="binarization policy (default: released)")
+    p.add_argument("--weight-quantizer", choices=WEIGHT_QUANTIZERS.names(),
+                   help="weight binarizer: mean_abs (mean |W| scale) or learned_scale (the DCP-NAS release's "
+                   "MConv); default: the genotype's as published (learned_scale for dcp-nas-l), else mean_abs")
     p.add_argument("--family", choices=["darts", "dcp"], help="op family (default: the genotype's, else darts)")
     p.add_argument("--channels", type=int, help="initial channels C (default: the genotype's published size)")
     p.add_argument("--layers", type=int, help="number of cells (default: the genotype's published size)")
@@ -26,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from binas.errors import ConfigError
     from binas.genotype import GENOTYPES, get_entry, parse_genotype
     from binas.metrics.complexity import profile_genotype
     from binas.quant.policy import BinarizationPolicy
@@ -36,7 +42,13 @@ def run(args: argparse.Namespace) -> int:
     family = args.family or (entry.family if entry else "darts")
     default_c = (entry.imagenet_channels if imagenet else entry.cifar_channels) if entry else (48 if imagenet else 36)
     default_l = (entry.imagenet_layers if imagenet else entry.cifar_layers) if entry else (14 if imagenet else 20)
-    policy = BinarizationPolicy.real() if args.real else BinarizationPolicy.preset(args.policy or "released")
+    if args.real and (args.policy or args.weight_quantizer):
+        raise ConfigError("--real profiles the real-valued network; drop --policy / --weight-quantizer")
+    weight_quantizer = args.weight_quantizer or (entry.weight_quantizer if entry else "mean_abs")
+    policy = (
+        BinarizationPolicy.real() if args.real
+        else BinarizationPolicy.preset(args.policy or "released", weight_quantizer=weight_quantizer)
+    )
     prof = profile_genotype(
         genotype, dataset=args.dataset, family=family, policy=policy,
         channels=args.channels or default_c, layers=args.layers or default_l,
@@ -45,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(prof.to_dict()))
     else:
-        print(f"{args.genotype}: {args.dataset}, family {family}, policy {policy.name}, "
+        binarizer = "" if args.real else f", weights {policy.weight_quantizer}"
+        print(f"{args.genotype}: {args.dataset}, family {family}, policy {policy.name}{binarizer}, "
               f"C={args.channels or default_c}, {args.layers or default_l} cells")
         print(prof.format_table(per_layer=args.per_layer))
     return 0

@@ -1,8 +1,9 @@
 """Published genotypes of the DARTS cell space, as data with their sources, loadable by name.
 
-Each entry also records the network it was evaluated in (the op family of `space.ops` and the
-initial channels / cell count for CIFAR and ImageNet), so `binas train --genotype darts-v2` has
-sensible defaults without a config. Names are registry keys: `get_genotype("darts-v2")`.
+Each entry also records the network it was evaluated in (the op family of `space.ops`, the weight
+binarizer of its 1-bit version and the initial channels / cell count for CIFAR and ImageNet), so
+`binas train --genotype darts-v2` and `binas profile dcp-nas-l` have sensible defaults without a
+config. Names are registry keys: `get_genotype("darts-v2")`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class ZooEntry:
     imagenet_channels: int
     imagenet_layers: int
     source: str
+    #: Weight quantizer (`binas.quant.quantizers.WEIGHT_QUANTIZERS`) of the 1-bit network as published.
+    weight_quantizer: str = "mean_abs"
 
 
 GENOTYPES: Registry[ZooEntry] = Registry("genotype")
@@ -159,6 +162,72 @@ GENOTYPES.register(
         source="Li et al. DCP-NAS: Discrepant Child-Parent Neural Architecture Search for 1-bit CNNs. "
         "IJCV, arXiv:2306.15390; github.com/YanjingLi0202/DCP-NAS utils/genotypes_m.py DDPNAS_MCN_2 "
         "(spec §2.4)",
+        # The release's convs are all `MConv` (binary/MConv_new.py): 0.02 * sign(W) * |M|, M learned.
+        weight_quantizer="learned_scale",
+    ),
+)
+
+# The release's two other genotypes, `Tangent_1` and `Tangent_2` (utils/genotypes_m.py, registered in its
+# `genotype_array`). The release says nothing about how they were found or evaluated; by their name they
+# are probably other DCP-NAS (tangent propagation) search results (spec §2.4, [Inf]). They get the
+# release's only training recipe: the dcp op structure with MConv, C=108 and 10 cells on ImageNet.
+GENOTYPES.register(
+    "dcp-nas-tangent-1",
+    ZooEntry(
+        genotype=Genotype(
+            normal=(
+                ("sep_conv_3x3", 1), ("max_pool_3x3", 0),
+                ("sep_conv_3x3", 0), ("dil_conv_3x3", 1),
+                ("sep_conv_5x5", 3), ("max_pool_3x3", 2),
+                ("sep_conv_5x5", 4), ("max_pool_3x3", 0),
+            ),
+            normal_concat=CONCAT_4_STEPS,
+            reduce=(
+                ("max_pool_3x3", 0), ("sep_conv_5x5", 1),
+                ("dil_conv_3x3", 1), ("dil_conv_5x5", 2),
+                ("skip_connect", 0), ("dil_conv_5x5", 3),
+                ("sep_conv_5x5", 2), ("skip_connect", 4),
+            ),
+            reduce_concat=CONCAT_4_STEPS,
+        ),
+        family="dcp",
+        cifar_channels=DARTS_CIFAR_CHANNELS,
+        cifar_layers=DARTS_CIFAR_LAYERS,
+        imagenet_channels=DCP_L_IMAGENET_CHANNELS,
+        imagenet_layers=DCP_L_IMAGENET_LAYERS,
+        source="Li et al. DCP-NAS, IJCV, arXiv:2306.15390; github.com/YanjingLi0202/DCP-NAS "
+        "utils/genotypes_m.py Tangent_1 (how it was found and evaluated is not in the release)",
+        weight_quantizer="learned_scale",
+    ),
+)
+
+GENOTYPES.register(
+    "dcp-nas-tangent-2",
+    ZooEntry(
+        genotype=Genotype(
+            normal=(
+                ("skip_connect", 0), ("dil_conv_3x3", 1),
+                ("sep_conv_3x3", 0), ("sep_conv_3x3", 2),
+                ("avg_pool_3x3", 2), ("sep_conv_3x3", 3),
+                ("max_pool_3x3", 0), ("dil_conv_5x5", 4),
+            ),
+            normal_concat=CONCAT_4_STEPS,
+            reduce=(
+                ("dil_conv_3x3", 0), ("dil_conv_5x5", 1),
+                ("max_pool_3x3", 1), ("dil_conv_5x5", 2),
+                ("dil_conv_3x3", 1), ("avg_pool_3x3", 2),
+                ("sep_conv_3x3", 1), ("dil_conv_5x5", 3),
+            ),
+            reduce_concat=CONCAT_4_STEPS,
+        ),
+        family="dcp",
+        cifar_channels=DARTS_CIFAR_CHANNELS,
+        cifar_layers=DARTS_CIFAR_LAYERS,
+        imagenet_channels=DCP_L_IMAGENET_CHANNELS,
+        imagenet_layers=DCP_L_IMAGENET_LAYERS,
+        source="Li et al. DCP-NAS, IJCV, arXiv:2306.15390; github.com/YanjingLi0202/DCP-NAS "
+        "utils/genotypes_m.py Tangent_2 (how it was found and evaluated is not in the release)",
+        weight_quantizer="learned_scale",
     ),
 )
 

@@ -142,7 +142,9 @@ class Network(nn.Module):
         self.policy = policy or BinarizationPolicy.real()
         self.in_channels = in_channels
         self.drop_path_prob = drop_path_prob
-        self.stem, C_pp, C_p, reduction_prev = build_stem(stem, in_channels, channels, stem_multiplier)
+        self.stem, C_pp, C_p, reduction_prev = build_stem(
+            stem, in_channels, channels, stem_multiplier, family=family
+        )
         C = channels
         reductions = reduction_layers(layers)
         self.cells = nn.ModuleList()

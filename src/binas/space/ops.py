@@ -4,9 +4,13 @@ Two op families share one op table (`OPS`):
 
 * `darts`: DARTS's ReLU-Conv-BN ops (Liu et al., 2019, `operations.py`), so a real DARTS network has
   exactly DARTS's parameter count. When a conv's input is binarized the ReLU in front of it is dropped:
-  sign(ReLU(x)) would be constant, and the sign is the non-linearity of a binary conv.
+  sign(ReLU(x)) would be constant, and the sign is the non-linearity of a binary conv. When the
+  point-wise conv's input is binarized, a BatchNorm sits between the depth-wise and the point-wise conv
+  (see `OpFamily.conv_block`).
 * `dcp`: the op structure of the released DCP-NAS-L code (spec §2.2): BN first, PReLU, an internal
-  residual in each dil/sep block, pooling followed by BN, and BN-Conv-BN-PReLU preprocessing.
+  residual in each dil/sep block, pooling followed by BN, and BN-Conv-BN-PReLU preprocessing, with the
+  release's BatchNorm epsilons: 1e-3 on every BN of a sep/dil conv, in `PoolBN` and after the preprocess
+  and FactorizedReduce convs; PyTorch's 1e-5 on the BN in front of a preprocess or FactorizedReduce conv.
 
 Which convs are binary is decided by a `BinarizationPolicy` through the conv roles
 `depthwise`/`pointwise` (inside sep/dil convs), `reduce` (FactorizedReduce) and `preprocess`.
@@ -24,6 +28,10 @@ from binas.registry import Registry
 
 #: BatchNorm epsilon of the released DCP-NAS `PoolBN` (spec §2.2).
 DCP_POOL_BN_EPS = 1e-3
+#: BatchNorm epsilon the DCP-NAS release gives DilConv's bn0/bn1/bn2, the BN after ReLUConvBN's conv and
+#: FactorizedReduce's `bn` (YanjingLi0202/DCP-NAS, models/darts_ops_step2_sc_out.py). The BNs in front of
+#: the ReLUConvBN and FactorizedReduce convs keep PyTorch's default 1e-5 there.
+DCP_BN_EPS = 1e-3
 
 
 class Zero(nn.Module):
@@ -72,16 +80,27 @@ class OpFamily:
     """Builds the conv blocks of one family; the op table combines them into the 8 ops."""
 
     name = "darts"
+    #: Whether the first cell of an ImageNet-stem network gets ReLU(stem0(x)) as its s0 (see `stems`).
+    #: DARTS's own code has the same in-place ReLU, but there FactorizedReduce starts with a ReLU anyway.
+    rectified_imagenet_s0 = False
 
     def conv_block(
         self, C_in: int, C_out: int, k: int, stride: int, pad: int, dil: int, affine: bool,
         policy: BinarizationPolicy,
     ) -> nn.Module:
-        """Depth-wise k x k (dilated) conv then point-wise 1x1 conv: half a SepConv, all of a DilConv."""
+        """Depth-wise k x k (dilated) conv then point-wise 1x1 conv: half a SepConv, all of a DilConv.
+
+        Real activations into the point-wise conv: DARTS's ReLU-dw-pw-BN, unchanged. Binary ones: a BN
+        between the two convs, so the sign sees a normalised map rather than the raw depth-wise output,
+        as in the book's binarized separable conv (Fig. 4.8: bin-dw -> BN -> bin-1x1 -> BN); the DCP-NAS
+        release has BN -> PReLU there (the `dcp` family).
+        """
         dw, pw = policy.spec("depthwise"), policy.spec("pointwise")
+        between = [nn.BatchNorm2d(C_in, affine=affine)] if pw.binary_activations else []
         return nn.Sequential(
             *_relu_unless(dw),
             dw.conv(C_in, C_in, k, stride, pad, dil, groups=C_in),
+            *between,
             pw.conv(C_in, C_out, 1),
             nn.BatchNorm2d(C_out, affine=affine),
         )
@@ -123,19 +142,22 @@ class DcpFamily(OpFamily):
     """The released DCP-NAS-L op structure (spec §2.2, `darts_ops_step2_sc_out.py`)."""
 
     name = "dcp"
+    #: The release's stem1 starts with an in-place ReLU that also rectifies s0 (models/darts_cnn_m.py).
+    rectified_imagenet_s0 = True
 
     def conv_block(
         self, C_in: int, C_out: int, k: int, stride: int, pad: int, dil: int, affine: bool,
         policy: BinarizationPolicy,
     ) -> nn.Module:
         dw, pw = policy.spec("depthwise"), policy.spec("pointwise")
+        # The release's DilConv: bn0, conv1, bn1, relu0, conv2, bn2 (all three BNs eps 1e-3), relu1.
         body: nn.Module = nn.Sequential(
-            nn.BatchNorm2d(C_in, affine=affine),
+            nn.BatchNorm2d(C_in, eps=DCP_BN_EPS, affine=affine),
             dw.conv(C_in, C_in, k, stride, pad, dil, groups=C_in),
-            nn.BatchNorm2d(C_in, affine=affine),
+            nn.BatchNorm2d(C_in, eps=DCP_BN_EPS, affine=affine),
             nn.PReLU(C_in),
             pw.conv(C_in, C_out, 1),
-            nn.BatchNorm2d(C_out, affine=affine),
+            nn.BatchNorm2d(C_out, eps=DCP_BN_EPS, affine=affine),
         )
         if stride == 1 and C_in == C_out:
             body = Residual(body)
@@ -153,7 +175,7 @@ class DcpFamily(OpFamily):
             nn.BatchNorm2d(C_in, affine=affine),
             spec.conv(C_in, C_out // 2, 1, 2),
             spec.conv(C_in, C_out - C_out // 2, 1, 2),
-            nn.Sequential(nn.BatchNorm2d(C_out, affine=affine), nn.PReLU(C_out)),
+            nn.Sequential(nn.BatchNorm2d(C_out, eps=DCP_BN_EPS, affine=affine), nn.PReLU(C_out)),
         )
 
     def preprocess(self, C_in: int, C_out: int, affine: bool, policy: BinarizationPolicy) -> nn.Module:
@@ -161,7 +183,7 @@ class DcpFamily(OpFamily):
         return nn.Sequential(
             nn.BatchNorm2d(C_in, affine=affine),
             spec.conv(C_in, C_out, 1),
-            nn.BatchNorm2d(C_out, affine=affine),
+            nn.BatchNorm2d(C_out, eps=DCP_BN_EPS, affine=affine),
             nn.PReLU(C_out),
         )
 

@@ -66,7 +66,9 @@ class Supernet(nn.Module):
         self.primitives = tuple(primitives)
         self.topology = CellTopology(cfg.steps)
         self.in_channels = in_channels
-        self.stem, C_pp, C_p, reduction_prev = build_stem(cfg.stem, in_channels, cfg.channels, cfg.stem_multiplier)
+        self.stem, C_pp, C_p, reduction_prev = build_stem(
+            cfg.stem, in_channels, cfg.channels, cfg.stem_multiplier, family=cfg.family
+        )
         C = cfg.channels
         reductions = reduction_layers(cfg.layers)
         cells = []
