@@ -6,14 +6,21 @@ import numpy as np
 import pytest
 import torch
 
+from binas.space.primitives import PARAMETRIC, PRIMITIVES
 from binas.strategies.ddpnas_distribution import (
     SCORE_DECAY,
+    UPDATE_RULES,
     PruningDistribution,
     expectation,
+    group_labels,
     mdenas_step,
     schedule,
     schedule_length,
 )
+from binas.strategies.ddpnas_spaces import WEIGHTLESS
+
+#: V3's groups of the 8 DARTS ops (0: none, pools, skip; 1: the four convs).
+DARTS_GROUPS = group_labels(PRIMITIVES, WEIGHTLESS)
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -41,7 +48,7 @@ def _run(dist: PruningDistribution, acc_of, seed: int = 0):
     return epochs, rounds, prunes
 
 
-@pytest.mark.parametrize("update", ["momentum", "score_decay", "mdenas"])
+@pytest.mark.parametrize("update", ["momentum", "momentum_to_one", "score_decay", "mdenas"])
 def test_rounds_sample_every_alive_op_once_and_cycles_prune_one_op_per_edge(update):
     dist = PruningDistribution(5, 4, rounds_per_prune=2, update=update)
     rng = np.random.default_rng(0)
@@ -66,6 +73,8 @@ def test_schedule_lengths_match_the_spec():
     assert schedule_length(7, 3) == 81  # MobileNet
     assert schedule_length(5, 3) == 42  # NAS-Bench-201
     assert schedule(4, 1, warmup_rounds=2) == [4, 4, 4, 3, 2]
+    assert schedule_length(8, 3, final_ops=2) == 99  # original V3 on DARTS: stop at 2 ops per edge
+    assert schedule(4, 1, final_ops=2) == [4, 3]
 
 
 def test_warmup_rounds_train_without_recording():
@@ -182,3 +191,74 @@ def test_state_dict_round_trip_continues_identically():
 def test_unknown_update_rule_is_rejected():
     with pytest.raises(ValueError, match="unknown update rule"):
         PruningDistribution(1, 2, update="adam")
+    with pytest.raises(ValueError, match="groups"):
+        PruningDistribution(1, 3, groups=(0, 1))
+
+
+def test_darts_groups_put_none_with_the_weightless_ops():
+    assert DARTS_GROUPS == (0, 0, 0, 0, 1, 1, 1, 1)
+    assert [op for op, g in zip(PRIMITIVES, DARTS_GROUPS) if g == 1] == list(PARAMETRIC)
+
+
+#: Merit of each DARTS op: the four convs are the four worst ops, so a rule without the cap prunes all
+#: of them before any weightless op.
+CONVS_WORST = np.array([0.80, 0.70, 0.75, 0.85, 0.30, 0.20, 0.25, 0.35])
+
+
+def _edge0_merit(sample):
+    """Accuracy decided by edge 0's op (the other edges add < 1e-3)."""
+    return float(CONVS_WORST[sample[0]] + 1e-4 * sample[1:].sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_original_v3_caps_each_group_at_three_and_stops_with_one_op_of_each(seed):
+    """XNAS@92720aa V3: never a 4th parametric or 4th non-parametric op pruned on any edge, and the
+    search stops after 6 cycles with 2 ops per edge, one parametric and one non-parametric."""
+    rng = np.random.default_rng(seed)
+    dist = PruningDistribution(4, 8, rounds_per_prune=2, update="momentum", groups=DARTS_GROUPS)
+    epochs, _, prunes = _run(dist, lambda s: float(rng.uniform()), seed=seed)
+    groups = np.array(DARTS_GROUPS)
+    counts = np.zeros((4, 2), dtype=int)
+    for pruned in prunes:
+        for e, op in enumerate(pruned):
+            counts[e, groups[op]] += 1
+            assert counts[e].max() <= 3, f"edge {e}: a 4th op of group {groups[op]} was pruned"
+    assert len(prunes) == 6 and (counts == 3).all()
+    assert dist.finished() and dist.final_ops == 2
+    assert (dist.alive.sum(axis=1) == 2).all()
+    assert all(sorted(groups[dist.alive[e]].tolist()) == [0, 1] for e in range(4))
+    assert epochs == schedule_length(8, 2, final_ops=2) == 2 * 33
+
+
+def test_v3_cap_keeps_the_last_conv_that_the_uncapped_rule_prunes():
+    """With the convs the four worst ops, both momentum rules prune the three worst convs first; the
+    original V3 then keeps the last conv and prunes weightless ops, `momentum_to_one` prunes it."""
+    capped = PruningDistribution(2, 8, rounds_per_prune=1, update="momentum", groups=DARTS_GROUPS)
+    _, _, v3 = _run(capped, _edge0_merit)
+    to_one = PruningDistribution(2, 8, rounds_per_prune=1, update="momentum_to_one", groups=DARTS_GROUPS)
+    _, _, hybrid = _run(to_one, _edge0_merit)
+    v3_order = [p[0] for p in v3]
+    assert v3_order == [5, 6, 4, 1, 2, 0]  # 3 convs by merit, then the weightless ops by merit
+    assert [p[0] for p in hybrid] == [5, 6, 4, 7, 1, 2, 0]  # the 4th conv (dil_conv_5x5) goes 4th
+    assert capped.alive[0].tolist() == [False, False, False, True, False, False, False, True]
+    assert to_one.alive[0].tolist() == [False, False, False, True, False, False, False, False]
+    assert capped.best()[0] == PRIMITIVES.index("skip_connect")  # the higher-theta of the two left
+
+
+@pytest.mark.parametrize("update", [r for r in UPDATE_RULES if r != "momentum"])
+def test_other_rules_ignore_the_groups_and_prune_to_one_op(update):
+    dist = PruningDistribution(3, 8, rounds_per_prune=1, update=update, groups=DARTS_GROUPS, mdenas_lr=1e-3)
+    epochs, _, prunes = _run(dist, _edge0_merit)
+    assert len(prunes) == 7 and dist.final_ops == 1 and (dist.alive.sum(axis=1) == 1).all()
+    assert epochs == schedule_length(8, 1) == 35
+
+
+def test_momentum_without_groups_prunes_to_one_op():
+    """The mobile space has no V3 groups: `momentum` then behaves exactly like `momentum_to_one`."""
+    runs = {}
+    for update in ("momentum", "momentum_to_one"):
+        dist = PruningDistribution(3, 7, rounds_per_prune=1, update=update)
+        runs[update] = (_run(dist, _edge0_merit)[2], dist.theta.copy())
+        assert dist.final_ops == 1 and (dist.alive.sum(axis=1) == 1).all()
+    assert runs["momentum"][0] == runs["momentum_to_one"][0]
+    assert np.array_equal(runs["momentum"][1], runs["momentum_to_one"][1])

@@ -1,4 +1,4 @@
-"""DDPNAS end to end on the tiny mobile space: real and 1-bit searches, and the three update rules."""
+"""DDPNAS end to end on the tiny mobile space: real and 1-bit searches, and the four update rules."""
 
 from __future__ import annotations
 
@@ -49,8 +49,10 @@ def test_mobile_search_finishes_with_a_mobile_genotype(tmp_path, binary, no_chec
 
 def test_update_rules_all_run_and_differ(tmp_path, no_checkpoints):
     thetas = {}
-    for update in ("momentum", "score_decay", "mdenas"):  # one pruning cycle (7 epochs) each
+    for update in ("momentum", "momentum_to_one", "score_decay", "mdenas"):  # one cycle (7 epochs) each
         api.search(mobile_config(update=update, max_epochs=7), tmp_path / update, progress=False)
         thetas[update] = np.array(json.loads((tmp_path / update / "theta.json").read_text())["theta"])
     assert not np.allclose(thetas["momentum"], thetas["score_decay"])
     assert not np.allclose(thetas["momentum"], thetas["mdenas"])
+    # No parametric / non-parametric groups on the mobile space: the V3 cap never acts there.
+    assert np.array_equal(thetas["momentum"], thetas["momentum_to_one"])

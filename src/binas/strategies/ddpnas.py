@@ -4,8 +4,10 @@ One architecture per epoch, drawn per edge uniformly without replacement from th
 trained for a full pass of the training split (single path: only the sampled ops run) and validated
 on the validation split with batch-norm batch statistics (the reference keeps `model.train()`). Its
 top-1 accuracy is credited to every sampled op; every P rounds theta is updated and the weakest op of
-every edge is pruned (`binas.strategies.ddpnas_distribution`), until one op per edge is left. The
-search follows XNAS@92720aa (its sample is the one trained and scored, with *accuracy*), not the
+every edge is pruned (`binas.strategies.ddpnas_distribution`), until one op per edge is left, or, with
+the original V3 rule (`update: momentum`, the default) on the DARTS space, one parametric and one
+non-parametric op per edge (the genotype then takes the higher-theta one, as the reference's DARTS parse
+of theta does). The search follows XNAS@92720aa (its sample is the one trained and scored, with *accuracy*), not the
 later framework's bugs (spec §1.7).
 
 Runs on the DARTS cell space and on the MobileNetV2-style space (`space.kind`), real or 1-bit
@@ -40,6 +42,7 @@ from binas.strategies.ddpnas_distribution import (
     GAMMA,
     MDENAS_LR,
     PruningDistribution,
+    UpdateRule,
     schedule,
 )
 from binas.strategies.ddpnas_spaces import build_space
@@ -68,8 +71,15 @@ class DDPNASOptions:
     Attributes:
         rounds_per_prune: P, sampling rounds per pruned op (digits default 1; the reference's
             PRUNING_STEP is 3, spec §1.4: use 3 on CIFAR-10 / ImageNet).
-        update: theta update, `momentum` (V3, default), `score_decay` (V1) or `mdenas` (spec §5).
-        gamma: momentum of the V3 update (spec §1.4, 0.8).
+        update: theta update and pruning rule (spec §1.4-§1.5):
+            `momentum` (default): the original V3 (XNAS@92720aa): momentum update, never prunes the last
+            parametric or the last non-parametric op of an edge (`none` is non-parametric), and stops
+            with 2 ops per edge on the DARTS space (P x 33 epochs for 8 ops); on the mobile space there
+            is no such split (one group), so it prunes to one op like `momentum_to_one`;
+            `momentum_to_one`: V3's update with V1's stop, no cap, one op per edge (XNAS HEAD);
+            `score_decay`: V1 (theta = E + 0.5 theta), one op per edge;
+            `mdenas`: the predecessor's pairwise rule (spec §5), one op per edge.
+        gamma: momentum of the V3 update (`momentum`, `momentum_to_one`; spec §1.4, 0.8).
         score_scale: accuracy multiplier inside the softmax (reference: 100).
         mdenas_lr: probability step of the `mdenas` rule (XNAS THETA_LR, 0.01).
         warmup_rounds: rounds (K epochs each, every op once per edge) that only train (spec §4.1).
@@ -81,7 +91,7 @@ class DDPNASOptions:
     """
 
     rounds_per_prune: int = DIGITS_ROUNDS_PER_PRUNE
-    update: Literal["momentum", "score_decay", "mdenas"] = "momentum"
+    update: UpdateRule = "momentum"
     gamma: float = GAMMA
     score_scale: float = ACCURACY_SCALE
     mdenas_lr: float = MDENAS_LR
@@ -131,10 +141,11 @@ class DDPNAS(SearchStrategy):
         self.dist = PruningDistribution(
             self.space.num_edges, self.space.num_ops, rounds_per_prune=options.rounds_per_prune,
             update=options.update, gamma=options.gamma, score_scale=options.score_scale,
-            mdenas_lr=options.mdenas_lr, warmup_rounds=options.warmup_rounds,
+            mdenas_lr=options.mdenas_lr, warmup_rounds=options.warmup_rounds, groups=self.space.op_groups(),
         )
         self.w_opt = build_weight_optimizer(list(self.supernet.parameters()), ctx.search)
-        self.rounds = schedule(self.space.num_ops, options.rounds_per_prune, options.warmup_rounds)
+        self.rounds = schedule(self.space.num_ops, options.rounds_per_prune, options.warmup_rounds,
+                               self.dist.final_ops)
         self.samples: list[dict[str, Any]] = []
         self.pruning: list[dict[str, Any]] = []
 
@@ -207,7 +218,8 @@ class DDPNAS(SearchStrategy):
         return {"val_loss": loss / count, "val_acc": PERCENT * correct / count}
 
     def genotype(self) -> Any:
-        """The DARTS `Genotype` or the `MobileGenotype` of the surviving (best alive) ops."""
+        """The DARTS `Genotype` or the `MobileGenotype` of the surviving ops: per edge the alive op of
+        highest theta (DARTS: excluding `none`), which is the survivor once one op per edge is left."""
         return self.space.genotype(self.dist.theta, self.dist.alive)
 
     def epoch_record(self) -> dict[str, Any]:
@@ -231,6 +243,7 @@ class DDPNAS(SearchStrategy):
         """What `binas generate` needs from this search: theta, alive ops, op names, data facts."""
         info = self.ctx.info
         return {"space": self.space.kind, "update": self.options.update, "finished": self.dist.finished(),
+                "final_ops_per_edge": self.dist.final_ops,
                 "cycle": self.dist.cycle, "theta": self.dist.theta.tolist(), "alive": self.dist.alive.tolist(),
                 "op_names": self.space.op_names(), "edges": self.space.edge_labels(),
                 "info": {"num_classes": info.num_classes, "in_channels": info.in_channels,

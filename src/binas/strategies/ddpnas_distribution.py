@@ -9,10 +9,17 @@ Pure bookkeeping on an (E x K) categorical theta (spec ddpnas §1.1-§1.5, after
   for every (edge, sampled op).
 * Update (§1.4), after `rounds_per_prune` (P) rounds: E = mean over rounds of softmax(acc * scale)
   over the alive ops of each edge, then
-  `momentum` (V3, XNAS HEAD): v = gamma v + (1 - gamma) E; theta += v, or
+  `momentum` and `momentum_to_one` (V3): v = gamma v + (1 - gamma) E; theta += v, or
   `score_decay` (V1): theta = E + 0.5 theta;
-  then the alive op with the lowest theta is pruned on every edge and theta is renormalised.
+  then the prunable op with the lowest theta is pruned on every edge and theta is renormalised.
   Exact ties in theta are broken by the lower mean accuracy of the cycle, then by op index.
+* Pruning and stop (§1.5). `momentum` is the original V3 (XNAS@92720aa `Category_DDPNAS_V3.py`): ops
+  are split into groups (`groups`; on the DARTS space parametric vs non-parametric, `none` counting as
+  non-parametric) and the last alive op of a group is never pruned, so with the 8 DARTS ops at most 3
+  parametric and 3 non-parametric ops go and the search stops with 2 ops per edge, one of each. Every
+  other rule prunes to one op per edge (V1's stop): `momentum_to_one` is V3's update with that stop and no
+  cap (what XNAS HEAD does, with its cap commented out), `score_decay` is V1. Without `groups` every op
+  is in one group, so `momentum` also prunes to one op.
 * `mdenas` (§5, the predecessor's rule) instead moves `mdenas_lr` of probability mass after every
   epoch from an op to a rival that was sampled no more often and scored higher (pairwise, over the
   alive ops); pruning still removes the lowest-theta alive op every P rounds.
@@ -28,13 +35,17 @@ index, i.e. by op order, not by merit. Here such ties go to the op with the lowe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 
-UpdateRule = Literal["momentum", "score_decay", "mdenas"]
-UPDATE_RULES: tuple[str, ...] = ("momentum", "score_decay", "mdenas")
+UpdateRule = Literal["momentum", "momentum_to_one", "score_decay", "mdenas"]
+UPDATE_RULES: tuple[str, ...] = get_args(UpdateRule)
+#: Rules that never prune the last alive op of a group and stop at one op per group (original V3).
+GROUP_CAPPED_RULES: tuple[str, ...] = ("momentum",)
+#: Rules with the V3 momentum update of theta.
+MOMENTUM_RULES: tuple[str, ...] = ("momentum", "momentum_to_one")
 #: Multiplier of accuracy fractions inside the softmax (XNAS@92720aa: `softmax(val_performance * 100)`).
 ACCURACY_SCALE = 100.0
 #: Momentum of the V3 update (spec ddpnas §1.4: the 2020 CLI default `--gamma 0.8`).
@@ -47,17 +58,25 @@ MDENAS_LR = 0.01
 ROUNDS_PER_PRUNE = 3
 
 
-def schedule(num_ops: int, rounds_per_prune: int, warmup_rounds: int = 0) -> list[int]:
-    """Length (epochs) of every round: `warmup_rounds` rounds of K, then P rounds of k for k = K .. 2."""
+def schedule(num_ops: int, rounds_per_prune: int, warmup_rounds: int = 0, final_ops: int = 1) -> list[int]:
+    """Length (epochs) of every round: `warmup_rounds` rounds of K, then P rounds of k for
+    k = K .. final_ops + 1 (the search stops with `final_ops` ops per edge: 1, or 2 for the original V3)."""
     rounds = [num_ops] * warmup_rounds
-    for alive in range(num_ops, 1, -1):
+    for alive in range(num_ops, final_ops, -1):
         rounds += [alive] * rounds_per_prune
     return rounds
 
 
-def schedule_length(num_ops: int, rounds_per_prune: int, warmup_rounds: int = 0) -> int:
-    """Total search epochs: warm-up K per round plus P (K + (K-1) + ... + 2) (spec ddpnas §1.5)."""
-    return sum(schedule(num_ops, rounds_per_prune, warmup_rounds))
+def schedule_length(num_ops: int, rounds_per_prune: int, warmup_rounds: int = 0, final_ops: int = 1) -> int:
+    """Total search epochs: warm-up K per round plus P (K + (K-1) + ... + final_ops + 1) (spec ddpnas
+    §1.5): P x 35 for the 8 DARTS ops pruned to one, P x 33 for the original V3 (stop at 2)."""
+    return sum(schedule(num_ops, rounds_per_prune, warmup_rounds, final_ops))
+
+
+def group_labels(op_names: list[str] | tuple[str, ...], weightless: set[str] | frozenset[str]) -> tuple[int, ...]:
+    """V3's groups of DARTS ops: 0 for the ops in `weightless` (non-parametric: `none`, pools, skip),
+    1 for the rest (parametric)."""
+    return tuple(0 if op in weightless else 1 for op in op_names)
 
 
 def expectation(tables: list[np.ndarray], alive: np.ndarray, scale: float = ACCURACY_SCALE) -> np.ndarray:
@@ -97,9 +116,10 @@ class PruningDistribution:
     Attributes:
         num_edges, num_ops: E and K.
         rounds_per_prune: P, rounds of sampling per pruned op.
-        update: `momentum`, `score_decay` or `mdenas` (see the module docstring).
+        update: `momentum` (original V3), `momentum_to_one`, `score_decay` or `mdenas` (module docstring).
         gamma, score_scale, mdenas_lr: parameters of the update rules.
         warmup_rounds: rounds at the start whose accuracies are not recorded (weights warm up only).
+        groups: a group label per op for the `momentum` cap (e.g. `group_labels`); None: one group.
     """
 
     num_edges: int
@@ -110,6 +130,7 @@ class PruningDistribution:
     score_scale: float = ACCURACY_SCALE
     mdenas_lr: float = MDENAS_LR
     warmup_rounds: int = 0
+    groups: tuple[int, ...] | None = None
     theta: np.ndarray = field(init=False)
     velocity: np.ndarray = field(init=False)
     alive: np.ndarray = field(init=False)
@@ -123,6 +144,8 @@ class PruningDistribution:
     def __post_init__(self) -> None:
         if self.update not in UPDATE_RULES:
             raise ValueError(f"unknown update rule '{self.update}'; choose one of: {', '.join(UPDATE_RULES)}")
+        if self.groups is not None and len(self.groups) != self.num_ops:
+            raise ValueError(f"groups has {len(self.groups)} labels for {self.num_ops} ops")
         shape = (self.num_edges, self.num_ops)
         self.theta = np.full(shape, 1.0 / self.num_ops)
         self.velocity = np.zeros(shape)
@@ -143,9 +166,30 @@ class PruningDistribution:
     def alive_per_edge(self) -> np.ndarray:
         return self.alive.sum(axis=1)
 
+    @property
+    def capped(self) -> bool:
+        """Whether pruning keeps the last alive op of every group (the original V3, `momentum`)."""
+        return self.update in GROUP_CAPPED_RULES
+
+    @property
+    def final_ops(self) -> int:
+        """Ops per edge when the search stops: one per group under the cap, else 1."""
+        return len(set(self.groups)) if self.capped and self.groups is not None else 1
+
+    def prunable(self) -> np.ndarray:
+        """(E, K) the alive ops a cycle may prune: any alive op of an edge with >= 2 left, or, under the
+        cap, an alive op whose group has another alive op on its edge (XNAS@92720aa V3)."""
+        if self.capped and self.groups is not None:
+            labels = np.asarray(self.groups)
+            same = labels[:, None] == labels[None, :]  # (K, K) same-group indicator
+            group_alive = self.alive.astype(np.int64) @ same.astype(np.int64)  # alive ops of each op's group
+            return self.alive & (group_alive >= 2)
+        return self.alive & (self.alive_per_edge[:, None] >= 2)
+
     def finished(self) -> bool:
-        """One op is left on every edge (spec ddpnas §1.5, V1 stopping rule)."""
-        return bool((self.alive_per_edge == 1).all())
+        """No edge has a prunable op: one op per edge (V1 stop), or one per group under the V3 cap
+        (2 ops per edge on the DARTS space, spec ddpnas §1.5)."""
+        return not bool(self.prunable().any())
 
     def best(self) -> np.ndarray:
         """Per edge, the alive op with the highest theta (ties: lowest index)."""
@@ -192,16 +236,17 @@ class PruningDistribution:
     def _update_and_prune(self) -> list[int]:
         if self.update != "mdenas":
             expected = expectation(self.tables, self.alive, self.score_scale)
-            if self.update == "momentum":
+            if self.update in MOMENTUM_RULES:
                 self.velocity = self.gamma * self.velocity + (1.0 - self.gamma) * expected
                 self.theta = self.theta + self.velocity
             else:
                 self.theta = expected + SCORE_DECAY * self.theta
         pruned = []
         cycle_acc = np.mean(self.tables, axis=0)
+        prunable = self.prunable()
         for e in range(self.num_edges):
-            live = np.flatnonzero(self.alive[e])
-            if len(live) > 1:
+            live = np.flatnonzero(prunable[e])
+            if len(live) > 0:
                 # lowest theta; exact ties (a saturated softmax) go to the lower cycle accuracy, then index
                 op = int(min(live, key=lambda k: (self.theta[e, k], cycle_acc[e, k], k)))
                 self.alive[e, op] = False

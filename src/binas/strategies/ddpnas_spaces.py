@@ -1,9 +1,12 @@
 """The two search spaces DDPNAS runs on, behind one small interface (supernet, forward, genotype).
 
 * `darts`: the DARTS cell supernet; theta has E = 2 x 14 rows (normal cell edges, then reduction
-  cell edges) over the 8 PRIMITIVES (spec ddpnas §1.1).
+  cell edges) over the 8 PRIMITIVES (spec ddpnas §1.1). The original V3 cap splits them into
+  non-parametric (`none`, pools, skip) and parametric (convs) ops (`op_groups`).
 * `mobilenet`: the MobileNetV2-style block supernet; one row per searchable block over its K = 7
-  candidates (`binas.space.mobilenet`).
+  candidates (`binas.space.mobilenet`). No V3 groups: six of the seven candidates are MBConvs and the
+  seventh is `zero` or a 3x3 MBConv1 depending on the block, and the reference's V3 cap indexes DARTS
+  ops only, so the `momentum` rule prunes to one op here (`op_groups` is None).
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ from binas.genotype import Genotype, derive
 from binas.quant.policy import BinarizationPolicy
 from binas.space.mobilenet import MobileSupernet, candidate_name
 from binas.space.mobilenet_genotype import MobileGenotype
+from binas.space.primitives import NON_PARAMETRIC
 from binas.strategies.base import SearchContext, build_supernet
+from binas.strategies.ddpnas_distribution import group_labels
 
+#: DDPNAS V3's non-parametric group (XNAS@92720aa `non_param_index`): the weightless ops, `none` included.
+WEIGHTLESS = frozenset({"none", *NON_PARAMETRIC})
 #: Ranking offsets for reading a genotype off theta: theta <= 1 on every row, so every alive op
 #: (3 + theta) outranks every pruned op (1 + theta), and pruned ops stay usable (> 0) as a fallback.
 ALIVE_OFFSET = 3.0
@@ -28,10 +35,13 @@ PRUNED_OFFSET = 1.0
 def ranked_weights(theta: np.ndarray, alive: np.ndarray) -> np.ndarray:
     """Weights for the DARTS rule: alive ops by theta, then pruned ops by theta.
 
-    When every node has two incoming edges whose surviving op is not `none`, `derive` on these weights
-    equals `derive` on theta with the pruned ops zeroed (spec ddpnas §7 note (a)), i.e. the genotype is
-    the surviving ops. Otherwise the missing input is the pruned op of highest theta, which is what the
-    reference's DARTS parse of the unmasked theta picks (§1.6).
+    `derive` on these weights is the reference's DARTS parse of theta (§1.6: per edge the best op
+    excluding `none`, per node the two strongest edges) restricted to the alive ops whenever every node
+    has two incoming edges with an alive op other than `none` (spec ddpnas §7 note (a)). With one op per
+    edge that is the survivor; with the original V3's two (one parametric, one non-parametric) it is the
+    one of higher theta, or the parametric one when the other is `none`, and every edge has a usable op.
+    Otherwise (one op per edge, `none` survivors) the missing input is the pruned op of highest theta,
+    which is what the reference's parse of the unmasked theta picks.
     """
     return np.where(alive, ALIVE_OFFSET + theta, PRUNED_OFFSET + theta)
 
@@ -56,6 +66,10 @@ class DartsSpace:
     def edge_labels(self) -> list[str]:
         edges = self.supernet.topology.edges
         return [f"{kind}:{src}->{dst}" for kind in ("normal", "reduce") for src, dst in edges]
+
+    def op_groups(self) -> tuple[int, ...]:
+        """V3 groups per op: 0 non-parametric (`WEIGHTLESS`), 1 parametric."""
+        return group_labels(self.supernet.primitives, WEIGHTLESS)
 
     def genotype(self, theta: np.ndarray, alive: np.ndarray) -> Genotype:
         w = ranked_weights(theta, alive)
@@ -88,6 +102,10 @@ class MobileSpace:
 
     def edge_labels(self) -> list[str]:
         return [f"block{i}:{b.spec.c_in}->{b.spec.c_out}/s{b.spec.stride}" for i, b in enumerate(self.supernet.blocks)]
+
+    def op_groups(self) -> None:
+        """No V3 groups on the mobile space (module docstring): every rule prunes to one op per block."""
+        return None
 
     def genotype(self, theta: np.ndarray, alive: np.ndarray) -> MobileGenotype:
         best = np.where(alive, theta, -np.inf).argmax(axis=1)
