@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from binas.objectives.reconstruction import model_reconstruction_loss, reconstruction_error
+from binas.objectives.reconstruction import model_reconstruction_loss, reconstruction_error, reconstruction_gradient
 from binas.quant.layers import BinaryConv2d
 
 
@@ -31,3 +31,22 @@ def test_model_sum_over_convs_and_zero_for_real_models() -> None:
     parts = sum(reconstruction_error(c.weight, c.quantized_weight()) for c in convs)
     torch.testing.assert_close(total, parts)
     assert model_reconstruction_loss(nn.Sequential(nn.Conv2d(2, 2, 3))).item() == 0.0
+
+
+def test_mean_reduction_divides_each_conv_by_its_element_count() -> None:
+    torch.manual_seed(0)
+    convs = [BinaryConv2d(2, 2, 3), BinaryConv2d(2, 3, 1)]
+    mean = model_reconstruction_loss(convs, "mean")
+    expected = sum(reconstruction_error(c.weight, c.quantized_weight()) / c.weight.numel() for c in convs)
+    torch.testing.assert_close(mean, expected)
+
+
+def test_closed_form_gradient_equals_autograd_for_both_reductions() -> None:
+    torch.manual_seed(0)
+    convs = [BinaryConv2d(2, 2, 3), BinaryConv2d(2, 3, 1)]
+    for reduction in ("mean", "sum"):
+        for c in convs:
+            c.weight.grad = None
+        model_reconstruction_loss(convs, reduction).backward()
+        for c, g in zip(convs, reconstruction_gradient(convs, reduction)):
+            torch.testing.assert_close(c.weight.grad, g)

@@ -88,8 +88,8 @@ def tangent_distance_grad(g_child: Tensor, g_parent: Tensor, kind: DistanceKind 
 def child_forward_context(net: nn.Module, *, lam: float, hessian: HessianKind) -> AbstractContextManager[None]:
     """Where the Child's forward for `tangent_arch_gradient` runs when a curvature product follows:
     `fast_double_backward(net)`, with BatchNorm statistics and sign slopes held constant for the
-    Gauss-Newton products (`ggn`, `empirical-fisher` differentiate only `J v`), exact for `exact`; plain autograd when no double
-    backward follows (λ = 0, `ggn-rank1`)."""
+    Gauss-Newton products (`ggn`, `empirical-fisher` differentiate only `J v`), exact for `exact`; plain
+    autograd when no double backward follows (λ = 0, `ggn-rank1`)."""
     if lam == 0.0 or hessian == "ggn-rank1":
         return nullcontext()
     return fast_double_backward(net, output_gradients_only=hessian in ("ggn", "empirical-fisher"))

@@ -9,6 +9,10 @@ with η = η₁η₂ (Eq. 4.50 [Rec]), R(w_m) = ‖w_m‖² (Eq. 4.53) and a lea
 unsolvable coupling term ∂w/∂α (Eq. 4.51: ψ̃ ← |ψ̃ − η_ψ ∂L/∂ψ̃|). The backtracked α̃ is stored as the
 new α, and the next forward uses `α_eff = α + η ψ̃ α_prev mask` built from ψ̃, so that ∂L/∂ψ̃ exists
 (spec §5.5 pseudocode, A6 defaults: per-edge ranking, rank 1 = largest norm, integer τ, ψ̃ ∈ R^{E×1}).
+
+κ = η ψ̃ is the per-step backtrack coefficient. Its size, not the formula, decides whether the mechanism
+acts: the caller chooses η and ψ̃₀ (`binas.strategies.dcpnas` sizes κ₀ against the steps of a round).
+`stats` reports κ, the backtrack accumulated over the last round relative to ‖α‖, and how far ψ̃ moved.
 """
 
 from __future__ import annotations
@@ -144,6 +148,9 @@ class DecoupledBacktracking(nn.Module):
             self.register_buffer(f"alpha_prev_{i}", torch.zeros(num_edges, num_ops))
             self.register_buffer(f"mask_{i}", torch.zeros(num_edges, num_ops))
         self.register_buffer("eta", torch.zeros(()))
+        # Per-round bookkeeping for `stats` (not state: a round always starts with `begin_round`).
+        self._round_backtrack = 0.0
+        self._psi_start: list[Tensor] = [p.detach().clone() for p in self.psi]
 
     def _prev(self, i: int) -> Tensor:
         return getattr(self, f"alpha_prev_{i}")
@@ -163,12 +170,25 @@ class DecoupledBacktracking(nn.Module):
         for i, alpha in enumerate(alphas):
             self._prev(i).copy_(alpha)
             self._mask(i).zero_()
+        self._round_backtrack = 0.0
+        self._psi_start = [p.detach().clone() for p in self.psi]
 
     @torch.no_grad()
     def fold(self, alphas: Sequence[nn.Parameter]) -> None:
         """Store the backtracked α̃ as α (spec A6), e.g. before the other supernet inherits it."""
-        for i, alpha in enumerate(alphas):
-            alpha.copy_(self.effective(i, alpha))
+        tilde = [self.effective(i, alpha) for i, alpha in enumerate(alphas)]
+        self._count_backtrack(alphas, tilde)
+        for alpha, value in zip(alphas, tilde):
+            alpha.copy_(value)
+
+    @torch.no_grad()
+    def _count_backtrack(self, alphas: Sequence[Tensor], tilde: Sequence[Tensor]) -> None:
+        """Add ‖α̃ − α‖ / ‖α‖ of this step (the applied backtrack, relative to α) to the round's total."""
+        if not self.enabled:
+            return
+        moved = torch.cat([(t - a).reshape(-1) for t, a in zip(tilde, alphas)]).norm()
+        size = torch.cat([a.reshape(-1) for a in alphas]).norm()
+        self._round_backtrack += float(moved / size.clamp_min(torch.finfo(size.dtype).tiny))
 
     def step(self, alphas: Sequence[nn.Parameter], effectives: Sequence[Tensor], optimizer: torch.optim.Optimizer,
              norms: Sequence[Tensor], eta: float) -> None:
@@ -184,6 +204,7 @@ class DecoupledBacktracking(nn.Module):
         psi_grads = torch.autograd.grad(list(effectives), list(self.psi), grad_outputs=grads, allow_unused=True)
         with torch.no_grad():
             tilde = [eff.detach().clone() for eff in effectives]
+            self._count_backtrack(alphas, tilde)
             for alpha, value in zip(alphas, tilde):
                 alpha.copy_(value)
         optimizer.step()
@@ -196,8 +217,14 @@ class DecoupledBacktracking(nn.Module):
             self.eta.fill_(eta)
 
     def stats(self, prefix: str) -> dict[str, float]:
-        """ψ̃ mean / max and the fraction of gated ops, for the metrics."""
+        """What the metrics show of the last round: ψ̃ mean / max, κ = η ψ̃ (mean, the per-step backtrack
+        coefficient at the last step), `backtrack_per_round` (Σ over the round's steps of ‖α̃ − α‖ / ‖α‖),
+        `psi_change` (‖ψ̃_end − ψ̃_start‖ / ‖ψ̃_start‖ over the round) and the fraction of gated ops."""
         psi = torch.cat([p.detach().reshape(-1) for p in self.psi])
+        start = torch.cat([p.reshape(-1) for p in self._psi_start]).to(psi.device)
         gated = torch.cat([self._mask(i).reshape(-1) for i in range(len(self.psi))])
         return {f"{prefix}_psi_mean": float(psi.mean()), f"{prefix}_psi_max": float(psi.max()),
+                f"{prefix}_kappa_mean": float(self.eta * psi.mean()),
+                f"{prefix}_backtrack_per_round": self._round_backtrack,
+                f"{prefix}_psi_change": float((psi - start).norm() / start.norm().clamp_min(1e-30)),
                 f"{prefix}_gated_fraction": float(gated.mean())}

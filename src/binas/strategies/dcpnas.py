@@ -25,8 +25,9 @@ import torch
 
 from binas.engine.loop import EpochLoop
 from binas.genotype import Genotype, derive
+from binas.objectives.reconstruction import ReconstructionReduction
 from binas.objectives.tangent import DistanceKind, HessianKind
-from binas.optim.decoupled import PSI_INIT, DecoupledBacktracking, OpNormTable, PsiShape, RankOrder, RankScope
+from binas.optim.decoupled import DecoupledBacktracking, OpNormTable, PsiShape, RankOrder, RankScope
 from binas.quant.layers import quant_convs
 from binas.space.arch_params import CELL_KINDS, ArchParameters
 from binas.space.primitives import PRIMITIVES
@@ -45,14 +46,24 @@ from binas.strategies.dcpnas_rounds import child_round, parent_round, parent_tan
 
 logger = logging.getLogger(__name__)
 
+EtaSchedule = Literal["normalized", "product"]
+TangentReduction = Literal["sum", "mean"]
+
 #: λ, the tangent-constraint weight: 5e-3 in the Table 4.2 runs (spec §5.7; A13: Fig. 4.15 prefers <= 1e-3).
+#: It belongs to D on sum-reduced losses (`tangent_reduction`, [Inf]): on binas's batch-mean losses the
+#: same λ made the correction 5e-4 of ‖g_C‖ (inert); as λ·B it is a few percent (measured in the README).
 TANGENT_WEIGHT = 5e-3
-#: μ, the reconstruction weight (spec §5.7, book p.115-116).
+#: μ, the reconstruction weight (spec §5.7, book p.115-116), on the per-conv mean of L_R (`reconstruction_reduction`).
 RECONSTRUCTION_WEIGHT = 0.2
 #: τ: ops ranked below the top 4 of the 8 on an edge are backtracked (spec A6 [Inf]: an integer in [0, 8)).
 TAU = 4
-#: η_ψ, the learning rate of ψ̃ in Eq. 4.51 (unknown, spec §5.7; [Inf] plain unit step on ∂L/∂ψ̃).
-PSI_LR = 1.0
+#: η_ψ × (steps per round), the learning rate of ψ̃ in Eq. 4.51 (unknown, spec §5.7) [Inf]. Measured on the
+#: digits search (4 steps per round): η_ψ = 1 moved ψ̃ by 0.2 % per round (it does not learn), η_ψ = 100 by
+#: 11-30 %. Divided by the steps of a round like κ₀, so a round moves ψ̃ about as far on any data size.
+PSI_LR_PER_ROUND = 400.0
+#: Σ over a round of the per-step backtrack coefficient κ = η ψ̃ at the start ([Inf], method review §1.6: the
+#: backtrack compounds like (1 + κ)^steps on the gated ops, so κ₀ is sized against the steps of a round).
+BACKTRACK_PER_ROUND = 0.1
 #: Default search epochs: an epoch is a Parent and a Child round, 4-5 DARTS epochs of compute
 #: (benchmarks/search_cost.py), so 3 epochs take about the wall-clock time of the 10-epoch DARTS digits default
 #: (about 4 min vs 3.3 min on 2 CPU cores).
@@ -82,11 +93,20 @@ class DCPNASOptions:
         rank_order: `largest-first` (rank 1 = largest ‖w_m‖², spec A6) or `smallest-first`.
         rank_scope: rank the ops of each `edge` (A6) or all E×M entries of a `cell` type.
         psi_shape: ψ̃ per `edge` (E×1, Eq. 4.49, A6) or per `edge-op` (E×M).
-        psi_init: initial ψ̃ (A6: 1e-3).
-        psi_lr: η_ψ of Eq. 4.51.
-        backtrack_eta: η of Eq. 4.50; None = η₁·η₂ (arch lr × current weight lr). With ψ̃ = 1e-3 that
-            backtracks ~1e-8 of α per step, below float32 resolution (D.O. then equals D.O. off); 1.0 makes
-            ψ̃ the per-step backtrack coefficient (watch the gated ops' α on long searches: it compounds).
+        psi_init: initial ψ̃; None (default) sizes it so that κ₀ = η₀ ψ̃₀ = `backtrack_per_round` / (steps
+            per round). A6's 1e-3 with `eta_schedule: product` is the old reading, a no-op: it backtracks
+            ~1e-8 of α per step and ∂L/∂ψ̃ carries the same η, so ψ̃ cannot grow.
+        psi_lr: η_ψ of Eq. 4.51; None (default) is 400 / (steps per round).
+        backtrack_per_round: κ₀ × (steps per round), used when `psi_init` is None.
+        eta_schedule: η of Eq. 4.50, η = η₁η₂ (book p.114). `normalized` (default, [Inf]): η₁η₂ / (η₁η₂ at
+            epoch 0), 1 at the start and following the weight-lr schedule, so ψ̃ is κ and learns at η_ψ;
+            `product`: η₁η₂ itself (arch lr × current weight lr).
+        backtrack_eta: a constant η that overrides `eta_schedule` (None: use the schedule).
+        tangent_reduction: the loss normalisation D is defined on. `sum` (default, [Inf]): g_C, g_P and H_C
+            of sum-reduced batch losses, i.e. λ·B on binas's batch means (B = `search.batch_size`); `mean`:
+            λ on the batch means (5e-4 of ‖g_C‖ at λ = 5e-3, inert).
+        reconstruction_reduction: L_R per conv as the `mean` over its elements (default, [Inf]) or the `sum`
+            (freezes the Child's weight signs at μ = 0.2; `binas.objectives.reconstruction`).
     """
 
     tangent_weight: float = TANGENT_WEIGHT
@@ -101,14 +121,18 @@ class DCPNASOptions:
     rank_order: RankOrder = "largest-first"
     rank_scope: RankScope = "edge"
     psi_shape: PsiShape = "edge"
-    psi_init: float = PSI_INIT
-    psi_lr: float = PSI_LR
+    psi_init: float | None = None
+    psi_lr: float | None = None
+    backtrack_per_round: float = BACKTRACK_PER_ROUND
+    eta_schedule: EtaSchedule = "normalized"
     backtrack_eta: float | None = None
+    tangent_reduction: TangentReduction = "sum"
+    reconstruction_reduction: ReconstructionReduction = "mean"
 
     def __post_init__(self) -> None:
-        for name in ("tangent_weight", "reconstruction_weight", "psi_init", "psi_lr"):
+        for name in ("tangent_weight", "reconstruction_weight", "psi_init", "psi_lr", "backtrack_per_round"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
+            if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if self.tau < 0 or (self.rank_scope == "edge" and self.tau > len(PRIMITIVES)):
             raise ValueError(f"tau must be a rank in [0, {len(PRIMITIVES)}] (the ops of an edge), got {self.tau}")
@@ -124,6 +148,13 @@ class DCPNASOptions:
     def mu(self) -> float:
         """The μ in effect (0 when the reconstruction loss is off)."""
         return self.reconstruction_weight if self.use_reconstruction else 0.0
+
+    def lam_on_batch_means(self, batch_size: int) -> float:
+        """λ for binas's batch-mean losses: λ·B when D is defined on sum-reduced losses (`tangent_reduction`).
+
+        With sum-reduced losses g and H_C scale with B, so λ H_C ∂D/∂g_C scales with B² against g's B.
+        """
+        return self.lam * batch_size if self.tangent_reduction == "sum" else self.lam
 
 
 @register_strategy
@@ -157,11 +188,28 @@ class DCPNAS(SearchStrategy):
         self.child_norms = OpNormTable(self.child)
         self.child_convs = quant_convs(self.child)
 
+    def steps_per_round(self) -> int:
+        """Architecture steps in one Parent or Child round: the batches of one pass over the train split."""
+        return max(1, math.ceil(len(self.ctx.train_data) / self.ctx.search.batch_size))
+
+    def initial_psi(self) -> float:
+        """ψ̃₀: `psi_init`, or κ₀ / η₀ with κ₀ = `backtrack_per_round` / `steps_per_round()`."""
+        o = self.options
+        if o.psi_init is not None:
+            return o.psi_init
+        eta0 = self.backtrack_eta(self.ctx.search.w_lr)
+        kappa0 = o.backtrack_per_round / self.steps_per_round()
+        return kappa0 / eta0 if eta0 > 0 else 0.0
+
+    def psi_lr(self) -> float:
+        """η_ψ: `psi_lr`, or `PSI_LR_PER_ROUND` / `steps_per_round()`."""
+        return self.options.psi_lr if self.options.psi_lr is not None else PSI_LR_PER_ROUND / self.steps_per_round()
+
     def _decoupled(self) -> DecoupledBacktracking:
         o = self.options
         return DecoupledBacktracking(
             self.child.num_edges, self.child.num_ops, num_kinds=len(CELL_KINDS), tau=o.tau, order=o.rank_order,
-            scope=o.rank_scope, psi_shape=o.psi_shape, psi_init=o.psi_init, psi_lr=o.psi_lr,
+            scope=o.rank_scope, psi_shape=o.psi_shape, psi_init=self.initial_psi(), psi_lr=self.psi_lr(),
             enabled=o.use_decoupled,
         ).to(self.device)
 
@@ -171,10 +219,14 @@ class DCPNAS(SearchStrategy):
         return [arch.alpha_normal, arch.alpha_reduce]
 
     def backtrack_eta(self, w_lr: float) -> float:
-        """η of Eq. 4.50: η₁η₂ (architecture lr × this epoch's weight lr) unless set explicitly."""
-        if self.options.backtrack_eta is not None:
-            return self.options.backtrack_eta
-        return self.ctx.search.arch_lr * w_lr
+        """η of Eq. 4.50 at weight lr `w_lr`: η₁η₂ (architecture lr × weight lr), divided by its epoch-0 value
+        under `eta_schedule: normalized`; a set `backtrack_eta` overrides both."""
+        o, search = self.options, self.ctx.search
+        if o.backtrack_eta is not None:
+            return o.backtrack_eta
+        if o.eta_schedule == "product":
+            return search.arch_lr * w_lr
+        return w_lr / search.w_lr if search.w_lr > 0 else 0.0
 
     def run_epoch(self, epoch: int, loop: EpochLoop) -> dict[str, float]:
         search = self.ctx.search

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from binas.engine.loop import EpochLoop, Meter, accuracy
 from binas.objectives.distill import soft_cross_entropy
-from binas.objectives.reconstruction import model_reconstruction_loss
+from binas.objectives.reconstruction import model_reconstruction_loss, reconstruction_gradient
 from binas.objectives.tangent import child_forward_context, flatten, tangent_arch_gradient
 from binas.space.arch_params import CELL_KINDS
 
@@ -30,12 +30,24 @@ def _weights(effectives: Sequence[Tensor]) -> dict[str, Tensor]:
 
 
 def _weight_step(strategy: DCPNAS, net: torch.nn.Module, opt: torch.optim.Optimizer, loss: Tensor,
-                 loop: EpochLoop) -> None:
+                 loop: EpochLoop, recon_weight: float = 0.0) -> dict[str, float]:
+    """One weight step; with `recon_weight` (μ) > 0 also the norms of μ∇L_R and of the rest of the gradient
+    (the KD part) over the Child's binary convs, before clipping (L_R's gradient is closed-form)."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     loop.sync_grads(net.parameters())
+    balance: dict[str, float] = {}
+    if recon_weight > 0:
+        convs = strategy.child_convs
+        with torch.no_grad():
+            reduction = strategy.options.reconstruction_reduction
+            recon = [recon_weight * g for g in reconstruction_gradient(convs, reduction)]
+            kd = [c.weight.grad - r if c.weight.grad is not None else -r for c, r in zip(convs, recon)]
+            balance = {"child_recon_grad_norm": float(torch.cat([r.reshape(-1) for r in recon]).norm()),
+                       "child_kd_grad_norm": float(torch.cat([k.reshape(-1) for k in kd]).norm())}
     torch.nn.utils.clip_grad_norm_(net.parameters(), strategy.ctx.search.grad_clip)
     opt.step()
+    return balance
 
 
 def _arch_step(strategy: DCPNAS, which: str, effectives: Sequence[Tensor], grads: Sequence[Tensor],
@@ -124,14 +136,16 @@ def child_round(strategy: DCPNAS, epoch: int, loop: EpochLoop, eta: float,
         parent_weights = _weights(strategy.alphas(strategy.parent_arch))
     meter = Meter()
     arch_seconds = 0.0
+    lam = opts.lam_on_batch_means(strategy.ctx.search.batch_size)
+    signs = [c.weight.detach() >= 0 for c in strategy.child_convs]
     for (x, y), (xv, yv) in loop.paired(strategy.ctx.train_data, strategy.ctx.val_data, desc=f"epoch {epoch} child"):
         t_arch = time.perf_counter()
         teacher_v, g_parent = _parent_forward(strategy, xv, parent_weights, yv if round_tangent is None else None)
         g_parent = round_tangent if g_parent is None else g_parent
         effectives = [dec.effective(i, a) for i, a in enumerate(alphas)]
-        with child_forward_context(net, lam=opts.lam, hessian=opts.hessian):
+        with child_forward_context(net, lam=lam, hessian=opts.hessian):
             logits_v = net(xv, **_weights(effectives))
-        step = tangent_arch_gradient(logits_v, teacher_v, effectives, g_parent, lam=opts.lam,
+        step = tangent_arch_gradient(logits_v, teacher_v, effectives, g_parent, lam=lam,
                                      hessian=opts.hessian, distance=opts.distance)
         loop.check(step.loss, "child validation loss")
         _arch_step(strategy, "child", effectives, step.gradient, loop, eta)
@@ -141,17 +155,25 @@ def child_round(strategy: DCPNAS, epoch: int, loop: EpochLoop, eta: float,
             weights = _weights([dec.effective(i, a) for i, a in enumerate(alphas)])
         logits = net(x, **weights)
         kd = soft_cross_entropy(logits, teacher)
-        recon = model_reconstruction_loss(strategy.child_convs) if opts.mu > 0 and strategy.child_convs else None
+        recon = (model_reconstruction_loss(strategy.child_convs, opts.reconstruction_reduction)
+                 if opts.mu > 0 and strategy.child_convs else None)
         loss = loop.check(kd if recon is None else kd + opts.mu * recon, "child training loss")
-        _weight_step(strategy, net, strategy.child_w_opt, loss, loop)
+        balance = _weight_step(strategy, net, strategy.child_w_opt, loss, loop, opts.mu if recon is not None else 0.0)
+        child_grad_norm = float(flatten(step.child_gradient).norm())
         meter.update(len(yv), child_val_loss=step.loss.item(), child_val_acc=accuracy(logits_v, yv)[0],
                      tangent_distance=step.distance, grad_gap_norm=step.gap_norm,
-                     tangent_correction_norm=step.correction_norm,
-                     child_grad_norm=float(flatten(step.child_gradient).norm()),
+                     tangent_correction_norm=step.correction_norm, child_grad_norm=child_grad_norm,
+                     tangent_ratio=step.correction_norm / max(child_grad_norm, 1e-30),
                      parent_grad_norm=float(flatten(g_parent).norm()))
+        if balance:
+            ratio = balance["child_recon_grad_norm"] / max(balance["child_kd_grad_norm"], 1e-30)
+            meter.update(len(y), **balance, child_recon_kd_ratio=ratio)
         meter.update(len(y), child_train_loss=kd.item(), child_train_acc=accuracy(logits, y)[0],
                      child_agreement=accuracy(logits, teacher.argmax(1))[0])
         if recon is not None:
             meter.update(len(y), child_recon_loss=recon.item())
     dec.fold(alphas)
-    return meter.means() | {"child_seconds": time.perf_counter() - t0, "child_arch_seconds": arch_seconds}
+    flips = sum(int((c.weight.detach() >= 0).ne(s).sum()) for c, s in zip(strategy.child_convs, signs))
+    total = sum(s.numel() for s in signs)
+    return meter.means() | {"child_seconds": time.perf_counter() - t0, "child_arch_seconds": arch_seconds,
+                            "tangent_lambda": lam, "child_sign_flip_fraction": flips / max(total, 1)}
