@@ -15,11 +15,11 @@ test:  ## install if needed and run the tests (2 workers)
 run: install  ## the main job: search, retrain and evaluate on the bundled digits
 	.venv/bin/binas run --config digits_quick
 
-reproduce: install  ## every method on one budget, 3 seeds (about an hour on 2 cores)
-	$(PY) benchmarks/reproduce.py
+reproduce: install  ## every method on one budget, 5 paired seeds, 95 % intervals (about an hour on 2 cores)
+	$(PY) benchmarks/reproduce.py --jobs 2
 
-reproduce-quick: install  ## the same with a tiny budget (minutes)
-	$(PY) benchmarks/reproduce.py --quick
+reproduce-quick: install  ## the same protocol with a tiny budget (minutes)
+	$(PY) benchmarks/reproduce.py --quick --jobs 2
 
 readme-results:  ## rewrite README.md's results block from benchmarks/results/reproduce.json
 	$(PY) benchmarks/reproduce.py --readme
