@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from binas.config.io import dump_yaml, to_dict
-from binas.config.schema import RunConfig
+from binas.config.schema import DEFAULT_WEIGHT_QUANTIZER, RunConfig
 from binas.config.train import LossConfig
 from binas.engine.checkpoint import load_checkpoint
 from binas.engine.evaluator import MODEL_KIND, MODEL_NAME, ModelSpec, load_model, save_model
@@ -70,16 +70,19 @@ class TrainResult:
 
 
 def resolve_network(cfg: RunConfig, genotype: str | Path | Genotype | None = None) -> RunConfig:
-    """Fill `train.net.family` (a zoo genotype's own family, else `space.family`) and `train.net.stem`
-    (`imagenet` for ImageNet data, else `space.stem`), so the saved config says what was built."""
+    """Fill `train.net.family` (a zoo genotype's own family, else `space.family`), `train.net.stem`
+    (`imagenet` for ImageNet data, else `space.stem`) and a null `space.weight_quantizer` (a zoo genotype's
+    own binarizer, else `mean_abs`), so the saved config says what was built."""
     net = cfg.train.net
-    family = net.family
-    if family is None:
-        zoo = isinstance(genotype, str) and genotype.strip() in GENOTYPES
-        family = GENOTYPES.get(genotype.strip()).family if zoo else cfg.space.family  # type: ignore[union-attr]
+    entry = GENOTYPES.get(genotype.strip()) if isinstance(genotype, str) and genotype.strip() in GENOTYPES else None
+    family = net.family or (entry.family if entry is not None else cfg.space.family)
     stem = net.stem or ("imagenet" if cfg.data.name == "imagenet" else cfg.space.stem)
     net = dataclasses.replace(net, family=family, stem=stem)
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, net=net))
+    space = cfg.space
+    if space.weight_quantizer is None:  # a zoo genotype trains with its own binarizer (dcp-nas-l: learned scale)
+        own = entry.weight_quantizer if entry is not None else DEFAULT_WEIGHT_QUANTIZER
+        space = dataclasses.replace(space, weight_quantizer=own)
+    return dataclasses.replace(cfg, space=space, train=dataclasses.replace(cfg.train, net=net))
 
 
 def make_loss(kind: str, cfg: LossConfig, *, net: nn.Module, teacher: nn.Module | None) -> LossFn:

@@ -61,8 +61,9 @@ def test_packed_file_is_1_bit_per_binary_weight_and_matches_the_estimate(quick_r
     # the 1-bit estimate is below the real one, and the packed file below the float32 file
     assert size["binary"]["estimate_mbit"] < size["real"]["estimate_mbit"]
     assert packed["file_bytes"] < size["real"]["torch_save_bytes"]
-    # training form: float32 latent weights, as big as the real twin's
-    assert size["binary"]["param_bytes"] == size["real"]["param_bytes"]
+    # training form: float32 latent weights, as big as the real twin's plus the BN that the darts family's
+    # 1-bit sep/dil convs put before the binary point-wise input (2 floats per channel, a few percent)
+    assert size["real"]["param_bytes"] < size["binary"]["param_bytes"] < 1.05 * size["real"]["param_bytes"]
 
 
 def test_packed_reload_and_inference_form_predict_exactly_what_the_trained_1_bit_net_does(quick_result):

@@ -81,3 +81,29 @@ def test_draw_run_plots_errors(tmp_path):
         draw_run_plots(tmp_path / "missing")
     with pytest.raises(BinasError, match="nothing to plot"):
         draw_run_plots(tmp_path)
+
+
+def test_mechanism_panels_draw_the_logged_magnitudes_and_leave_them_out_of_the_curves(tmp_path):
+    from binas.plots.mechanisms import mechanism_panels, plot_mechanisms, without_mechanisms
+
+    records = [
+        {"epoch": 0, "child_train_loss": 2.0, "tangent_ratio": 0.03, "tangent_distance": 0.5,
+         "parent_backtrack_per_round": 0.07, "child_backtrack_per_round": 0.06, "child_sign_flip_fraction": 2e-4,
+         "child_recon_kd_ratio": 0.05},
+        {"epoch": 1, "child_train_loss": 1.8, "tangent_ratio": 0.02, "tangent_distance": 0.4,
+         "parent_backtrack_per_round": 0.04, "child_backtrack_per_round": 0.03, "child_sign_flip_fraction": 1e-4,
+         "child_recon_kd_ratio": 0.06, "z_dep": {"spearman_child": 0.5, "kendall_child": 0.4}},
+    ]
+    panels = {p.spec.title: p for p in mechanism_panels(records)}
+    ratio = panels["tangent correction / child gradient"]
+    assert ratio.xs == [0.0, 1.0] and ratio.series == {"tangent_ratio": [0.03, 0.02]} and ratio.spec.log
+    backtrack = panels["decoupled backtrack per round"]
+    assert backtrack.series == {"parent_backtrack_per_round": [0.07, 0.04], "child_backtrack_per_round": [0.06, 0.03]}
+    rho = panels["rank correlation of z per stage"].series
+    assert list(rho) == ["z_dep/spearman_child"] and rho["z_dep/spearman_child"][1] == 0.5
+    assert math.isnan(rho["z_dep/spearman_child"][0])
+    assert "backtrack coefficient κ = η ψ̃" not in panels  # nothing logged, no empty panel
+    assert without_mechanisms(records[1]) == {"epoch": 1, "child_train_loss": 1.8}
+    png = plot_mechanisms(records, tmp_path / "m.png")
+    assert png is not None and png.read_bytes()[:4] == PNG_MAGIC
+    assert plot_mechanisms([{"epoch": 0, "train_loss": 1.0}], tmp_path / "none.png") is None

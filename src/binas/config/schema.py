@@ -24,6 +24,8 @@ GRAD_CLIP = 5.0
 ARCH_LR = 3e-4
 ARCH_BETAS = (0.5, 0.999)
 ARCH_WEIGHT_DECAY = 1e-3
+#: The binarizer of `space.weight_quantizer: null` outside the zoo genotypes that carry their own.
+DEFAULT_WEIGHT_QUANTIZER = "mean_abs"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class SpaceConfig:
     `policy` is the binarization of the 1-bit supernet (spec A8): `released` (the official code) or
     `strict` (every cell conv 1-bit); `real` searches a real-valued supernet.
 
+    `weight_quantizer` null means a zoo genotype's own binarizer when one is trained (`dcp-nas-l`: the
+    release's `learned_scale`), else `mean_abs`.
+
     `kind` picks the search space: `darts` (the DARTS cell; `channels` ... `stem` apply) or `mobilenet`
     (the MobileNetV2-style block space of DDPNAS, spec ddpnas §1.1, shaped by `mobilenet`; searched by
     `ddpnas`). `policy` and the quantizers apply to both.
@@ -71,7 +76,7 @@ class SpaceConfig:
     stem: Literal["cifar", "imagenet"] = "cifar"
     policy: Literal["real", "released", "strict"] = "released"
     act_quantizer: Literal["approx_sign", "ste_sign"] = "approx_sign"
-    weight_quantizer: Literal["mean_abs", "learned_scale"] = "mean_abs"
+    weight_quantizer: Literal["mean_abs", "learned_scale"] | None = None
     kind: Literal["darts", "mobilenet"] = "darts"
     mobilenet: MobileNetConfig = field(default_factory=MobileNetConfig)
 
@@ -84,7 +89,8 @@ class SpaceConfig:
 
     def binary_policy(self) -> BinarizationPolicy:
         return BinarizationPolicy.preset(
-            self.policy, act_quantizer=self.act_quantizer, weight_quantizer=self.weight_quantizer
+            self.policy, act_quantizer=self.act_quantizer,
+            weight_quantizer=self.weight_quantizer or DEFAULT_WEIGHT_QUANTIZER,
         )
 
 

@@ -1,7 +1,8 @@
 """Redraw every plot a run directory's files allow into `RUN_DIR/plots/` (what `binas plot` does).
 
 A `binas run` directory has `search/` and `train/` parts; a `binas search` or `binas train`
-directory is one part itself. Per part: `<part>_curves.png` from `metrics.jsonl`;
+directory is one part itself. Per part: `<part>_curves.png` from `metrics.jsonl`; `<part>_mechanisms.png`
+with the magnitudes that show each method mechanism acting (`binas.plots.mechanisms`);
 `<part>_<key>_epochs.png` for every per-epoch E x M table in the metrics (e.g. softmax(alpha));
 `<part>_<file>.png` for every JSON artifact holding such tables (DARTS's `alpha.json`); and the
 `normal.png` / `reduce.png` cell diagrams of the part's `genotype.json`.
@@ -20,6 +21,7 @@ from binas.engine.metrics_log import read_metrics
 from binas.errors import BinasError
 from binas.plots.curves import plot_curves
 from binas.plots.heatmaps import is_matrix, plot_weights_final, plot_weights_over_epochs
+from binas.plots.mechanisms import plot_mechanisms, without_mechanisms
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +71,11 @@ def _draw_part(name: str, part: Path, out: Path) -> list[Path]:
     drawn: list[Path] = []
     records = read_metrics(part / METRICS_NAME)
     if records:
-        curve = plot_curves(records, out / f"{name}_curves.png", title=f"{name}: {part}")
-        drawn += [curve] if curve else []
+        curve = plot_curves([without_mechanisms(r) for r in records], out / f"{name}_curves.png",
+                            title=f"{name}: {part}")
+        mechanisms = plot_mechanisms(records, out / f"{name}_mechanisms.png",
+                                     title=f"{name}: how much each method mechanism acts")
+        drawn += [p for p in (curve, mechanisms) if p]
         per_epoch: dict[str, tuple[list[float], list[Any]]] = {}
         for index, record in enumerate(records):
             x = float(record.get("epoch", index))

@@ -59,7 +59,12 @@ class Residual(nn.Module):
 
 
 class FactorizedReduce(nn.Module):
-    """Halve the resolution with two 1x1 stride-2 convs on offset grids, concatenated."""
+    """Halve the resolution with two 1x1 stride-2 convs on offset grids, concatenated.
+
+    The convs are built with stride 1 and applied to the subsampled grids `x[..., ::2, ::2]` (the same map):
+    oneDNN's AVX2 1x1 stride-2 weight-gradient kernel (torch 2.13 CPU, channels_last, C_in not a multiple
+    of 8) writes past its buffer and corrupts the heap (docs/architecture.md, "Known kernel faults").
+    """
 
     def __init__(self, pre: nn.Module, conv_a: nn.Module, conv_b: nn.Module, post: nn.Module) -> None:
         super().__init__()
@@ -69,7 +74,7 @@ class FactorizedReduce(nn.Module):
         x = self.pre(x)
         # Pad odd sides by one so the offset branch has the same output size as the first.
         shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        return self.post(torch.cat([self.conv_a(x), self.conv_b(shifted)], dim=1))
+        return self.post(torch.cat([self.conv_a(x[:, :, ::2, ::2]), self.conv_b(shifted[:, :, ::2, ::2])], dim=1))
 
 
 def _relu_unless(spec: ConvSpec) -> list[nn.Module]:
@@ -116,8 +121,8 @@ class OpFamily:
         spec = policy.spec("reduce")
         return FactorizedReduce(
             nn.Sequential(*_relu_unless(spec)),
-            spec.conv(C_in, C_out // 2, 1, 2),
-            spec.conv(C_in, C_out - C_out // 2, 1, 2),
+            spec.conv(C_in, C_out // 2, 1, 1),
+            spec.conv(C_in, C_out - C_out // 2, 1, 1),
             nn.BatchNorm2d(C_out, affine=affine),
         )
 
@@ -173,8 +178,8 @@ class DcpFamily(OpFamily):
         spec = policy.spec("reduce")
         return FactorizedReduce(
             nn.BatchNorm2d(C_in, affine=affine),
-            spec.conv(C_in, C_out // 2, 1, 2),
-            spec.conv(C_in, C_out - C_out // 2, 1, 2),
+            spec.conv(C_in, C_out // 2, 1, 1),
+            spec.conv(C_in, C_out - C_out // 2, 1, 1),
             nn.Sequential(nn.BatchNorm2d(C_out, eps=DCP_BN_EPS, affine=affine), nn.PReLU(C_out)),
         )
 
