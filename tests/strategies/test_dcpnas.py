@@ -138,6 +138,7 @@ def test_epoch_reports_both_supernets_and_the_tangent(default_run) -> None:
 
 @pytest.mark.parametrize("name", list(ABLATIONS))
 def test_each_ablation_switch_changes_the_alpha_trajectory(runs, default_run, name: str) -> None:
+    """Wiring: every switch reaches the search. What each mechanism does is in the property tests below."""
     strategy, _ = runs(name)
     assert not torch.allclose(alpha(strategy), alpha(default_run[0]), rtol=0, atol=1e-7), name
 

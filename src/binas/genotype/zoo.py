@@ -167,14 +167,25 @@ GENOTYPES.register(
     ),
 )
 
+def _released_entry(genotype: Genotype, release_name: str) -> ZooEntry:
+    """A genotype of the release's `utils/genotypes_m.py` with the release's only recipe (dcp, MConv)."""
+    return ZooEntry(
+        genotype=genotype, family="dcp", cifar_channels=DARTS_CIFAR_CHANNELS, cifar_layers=DARTS_CIFAR_LAYERS,
+        imagenet_channels=DCP_L_IMAGENET_CHANNELS, imagenet_layers=DCP_L_IMAGENET_LAYERS,
+        source="Li et al. DCP-NAS, IJCV, arXiv:2306.15390; github.com/YanjingLi0202/DCP-NAS "
+        f"utils/genotypes_m.py {release_name} (how it was found and evaluated is not in the release)",
+        weight_quantizer="learned_scale",
+    )
+
+
 # The release's two other genotypes, `Tangent_1` and `Tangent_2` (utils/genotypes_m.py, registered in its
 # `genotype_array`). The release says nothing about how they were found or evaluated; by their name they
 # are probably other DCP-NAS (tangent propagation) search results (spec §2.4, [Inf]). They get the
 # release's only training recipe: the dcp op structure with MConv, C=108 and 10 cells on ImageNet.
 GENOTYPES.register(
     "dcp-nas-tangent-1",
-    ZooEntry(
-        genotype=Genotype(
+    _released_entry(
+        Genotype(
             normal=(
                 ("sep_conv_3x3", 1), ("max_pool_3x3", 0),
                 ("sep_conv_3x3", 0), ("dil_conv_3x3", 1),
@@ -190,21 +201,14 @@ GENOTYPES.register(
             ),
             reduce_concat=CONCAT_4_STEPS,
         ),
-        family="dcp",
-        cifar_channels=DARTS_CIFAR_CHANNELS,
-        cifar_layers=DARTS_CIFAR_LAYERS,
-        imagenet_channels=DCP_L_IMAGENET_CHANNELS,
-        imagenet_layers=DCP_L_IMAGENET_LAYERS,
-        source="Li et al. DCP-NAS, IJCV, arXiv:2306.15390; github.com/YanjingLi0202/DCP-NAS "
-        "utils/genotypes_m.py Tangent_1 (how it was found and evaluated is not in the release)",
-        weight_quantizer="learned_scale",
+        "Tangent_1",
     ),
 )
 
 GENOTYPES.register(
     "dcp-nas-tangent-2",
-    ZooEntry(
-        genotype=Genotype(
+    _released_entry(
+        Genotype(
             normal=(
                 ("skip_connect", 0), ("dil_conv_3x3", 1),
                 ("sep_conv_3x3", 0), ("sep_conv_3x3", 2),
@@ -220,14 +224,7 @@ GENOTYPES.register(
             ),
             reduce_concat=CONCAT_4_STEPS,
         ),
-        family="dcp",
-        cifar_channels=DARTS_CIFAR_CHANNELS,
-        cifar_layers=DARTS_CIFAR_LAYERS,
-        imagenet_channels=DCP_L_IMAGENET_CHANNELS,
-        imagenet_layers=DCP_L_IMAGENET_LAYERS,
-        source="Li et al. DCP-NAS, IJCV, arXiv:2306.15390; github.com/YanjingLi0202/DCP-NAS "
-        "utils/genotypes_m.py Tangent_2 (how it was found and evaluated is not in the release)",
-        weight_quantizer="learned_scale",
+        "Tangent_2",
     ),
 )
 

@@ -80,6 +80,8 @@ def mechanism_panels(records: Sequence[Mapping[str, Any]]) -> list[Panel]:
 
 def plot_mechanisms(records: Sequence[Mapping[str, Any]], path: str | Path, *, title: str = "") -> Path | None:
     """Draw `mechanism_panels(records)` into a PNG; None when the run logs no mechanism (e.g. DARTS)."""
+    from matplotlib.ticker import MaxNLocator
+
     panels = mechanism_panels(records)
     if not panels:
         return None
@@ -99,6 +101,7 @@ def plot_mechanisms(records: Sequence[Mapping[str, Any]], path: str | Path, *, t
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(panel.series) > 1:
             ax.legend(fontsize=7)
     if title:
