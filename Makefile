@@ -1,7 +1,7 @@
 # Shortcuts; every target uses the project's .venv (created by `make install`).
 PY := .venv/bin/python
 
-.PHONY: help install test run reproduce reproduce-quick readme-results search-cost inference
+.PHONY: help install test run reproduce reproduce-quick readme-results search-cost inference mechanisms
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,3 +29,6 @@ search-cost: install  ## seconds per epoch and peak memory of each method, and t
 
 inference: install  ## latency and size of a 1-bit network vs its real twin
 	$(PY) benchmarks/inference.py
+
+mechanisms: install  ## how much each DCP-NAS mechanism acts at the defaults vs its earlier reading
+	$(PY) benchmarks/mechanisms.py
