@@ -1,7 +1,7 @@
 # Shortcuts; every target uses the project's .venv (created by `make install`).
 PY := .venv/bin/python
 
-.PHONY: help install test run reproduce reproduce-quick readme-results search-cost inference mechanisms
+.PHONY: help install lint test test-fast run reproduce reproduce-quick readme-results search-cost inference mechanisms
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -9,8 +9,14 @@ help:  ## list the targets
 install:  ## create .venv with the CPU build of PyTorch and binas
 	bash scripts/install.sh
 
-test:  ## install if needed and run the tests (2 workers)
+lint:  ## ruff check, ruff format --check and mypy (what CI runs before the tests)
+	bash scripts/lint.sh
+
+test:  ## install if needed, lint, and run the tests (2 workers)
 	bash scripts/test.sh
+
+test-fast:  ## the tests without the end-to-end runs marked slow
+	$(PY) -m pytest -n 2 -p no:cacheprovider -m "not slow"
 
 run: install  ## the main job: search, retrain and evaluate on the bundled digits
 	.venv/bin/binas run --config digits_quick

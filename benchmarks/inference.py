@@ -48,23 +48,47 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "inference.json"
 VARIANTS = ("real", "binary-train-form", "binary-inference")
 #: aten ops of the sign functions (`hard_sign`: sign + eq + add_; `BinarySign` in an ONNX export: ge + where; add_
 #: and fill_ also run inside other ops, so a real net shows a little of them) and of the convs.
-SIGN_OPS = ("aten::sign", "aten::eq", "aten::add_", "aten::where", "aten::ge", "aten::fill_", "aten::neg",
-            "aten::ones_like")
+SIGN_OPS = (
+    "aten::sign",
+    "aten::eq",
+    "aten::add_",
+    "aten::where",
+    "aten::ge",
+    "aten::fill_",
+    "aten::neg",
+    "aten::ones_like",
+)
 CONV_OPS = ("aten::mkldnn_convolution", "aten::_slow_conv2d_forward", "aten::thnn_conv2d", "aten::_convolution")
-NOTE = ("PyTorch has no 1-bit kernels on the CPU: the 1-bit network runs float convolutions on +-1 values "
-        "(fake quantization), so it is not faster than its real twin here; its OPs estimate (BOPs/64 + FLOPs) "
-        "counts what XNOR-popcount kernels would save, which these latencies do not show. Latencies are medians "
-        "of round-robin timed calls on a possibly shared machine: see machine.loadavg_before/after.")
+NOTE = (
+    "PyTorch has no 1-bit kernels on the CPU: the 1-bit network runs float convolutions on +-1 values "
+    "(fake quantization), so it is not faster than its real twin here; its OPs estimate (BOPs/64 + FLOPs) "
+    "counts what XNOR-popcount kernels would save, which these latencies do not show. Latencies are medians "
+    "of round-robin timed calls on a possibly shared machine: see machine.loadavg_before/after."
+)
 #: --quick: a network and data small enough for a test (seconds, not minutes).
-QUICK = {"channels": 4, "layers": 3, "train_image_size": 8, "train_epochs": 1, "max_train_samples": 256,
-         "repeats": 5, "warmup": 1, "batch_size": 8}
+QUICK = {
+    "channels": 4,
+    "layers": 3,
+    "train_image_size": 8,
+    "train_epochs": 1,
+    "max_train_samples": 256,
+    "repeats": 5,
+    "warmup": 1,
+    "batch_size": 8,
+}
 
 
 def machine_info() -> dict[str, Any]:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-            "mkldnn": torch.backends.mkldnn.is_available()}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+    }
 
 
 def _loadavg() -> list[float] | None:
@@ -82,7 +106,7 @@ class Net:
     """One network to benchmark: the model (eval mode, CPU), its spec, and where it came from."""
 
     model: nn.Module
-    spec: Any  # binas.engine.evaluator.ModelSpec
+    spec: Any  # binas.nets.model_file.ModelSpec
     source: str
     trained: bool
     train_seconds: float | None = None
@@ -92,15 +116,18 @@ class Net:
 def _train(args: argparse.Namespace, binary: bool, run_dir: Path) -> Net:
     from binas.config.schema import DataConfig, RunConfig, SpaceConfig
     from binas.config.train import NetConfig, TrainConfig
-    from binas.engine.evaluator import load_model
-    from binas.training import train
+    from binas.nets.model_file import load_model
+    from binas.workflows.train import train
 
     cfg = RunConfig(
-        seed=args.seed, device="cpu", num_threads=args.threads,
+        seed=args.seed,
+        device="cpu",
+        num_threads=args.threads,
         data=DataConfig(name="digits", image_size=args.train_image_size, max_train_samples=args.max_train_samples),
         space=SpaceConfig(policy=args.policy),
-        train=TrainConfig(epochs=args.train_epochs, binary=binary,
-                          net=NetConfig(channels=args.channels, layers=args.layers)),
+        train=TrainConfig(
+            epochs=args.train_epochs, binary=binary, net=NetConfig(channels=args.channels, layers=args.layers)
+        ),
     )
     t0 = time.perf_counter()
     result = train(cfg, args.genotype, run_dir, progress=False)
@@ -111,7 +138,7 @@ def _train(args: argparse.Namespace, binary: bool, run_dir: Path) -> Net:
 
 def _model_path(run_dir: str) -> Path:
     """A `binas train` directory (its model.pt), a `binas run` directory (train/model.pt) or a model file."""
-    from binas.engine.evaluator import MODEL_NAME
+    from binas.run_files import MODEL_FILE as MODEL_NAME
 
     path = Path(run_dir)
     if path.is_dir() and not (path / MODEL_NAME).is_file() and (path / "train" / MODEL_NAME).is_file():
@@ -121,9 +148,9 @@ def _model_path(run_dir: str) -> Path:
 
 def load_twins(args: argparse.Namespace, work_dir: Path) -> tuple[Net, Net]:
     """(1-bit network, real twin): trained here, or read from --run-dir (and --real-run-dir)."""
-    from binas.engine.evaluator import ModelSpec, load_model
     from binas.engine.runtime import set_num_threads
     from binas.errors import ConfigError
+    from binas.nets.model_file import ModelSpec, load_model
     from binas.quant.policy import BinarizationPolicy
 
     if args.run_dir is None:
@@ -139,9 +166,13 @@ def load_twins(args: argparse.Namespace, work_dir: Path) -> tuple[Net, Net]:
     if args.real_run_dir is not None:
         rmodel, rspec, rmetrics = load_model(_model_path(args.real_run_dir))
         if not rspec.binarization().is_real or (rspec.genotype, rspec.channels, rspec.layers) != (
-                spec.genotype, spec.channels, spec.layers):
-            raise ConfigError(f"{args.real_run_dir} is not the real twin of {args.run_dir} (same genotype, C, "
-                              "cells, real policy)")
+            spec.genotype,
+            spec.channels,
+            spec.layers,
+        ):
+            raise ConfigError(
+                f"{args.real_run_dir} is not the real twin of {args.run_dir} (same genotype, C, cells, real policy)"
+            )
         return binary, Net(rmodel, rspec, str(args.real_run_dir), True, train_top1=rmetrics.get("top1"))
     # an untrained twin: the same latency and size, no accuracy
     rspec = dataclasses.replace(spec, policy=ModelSpec.policy_dict(BinarizationPolicy.real()))
@@ -166,7 +197,7 @@ def time_round_robin(models: dict[str, nn.Module], x: Tensor, repeats: int, warm
             models[name](x)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeats):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             models[name](x)
             times[name].append(time.perf_counter() - t0)
@@ -176,8 +207,15 @@ def time_round_robin(models: dict[str, nn.Module], x: Tensor, repeats: int, warm
 def _stats(seconds: list[float], batch: int) -> dict[str, Any]:
     q = statistics.quantiles(seconds, n=4) if len(seconds) > 1 else [seconds[0]] * 3
     median = statistics.median(seconds)
-    return {"median_ms": median * 1e3, "per_image_ms": median * 1e3 / batch, "min_ms": min(seconds) * 1e3,
-            "p25_ms": q[0] * 1e3, "p75_ms": q[2] * 1e3, "images_per_s": batch / median, "repeats": len(seconds)}
+    return {
+        "median_ms": median * 1e3,
+        "per_image_ms": median * 1e3 / batch,
+        "min_ms": min(seconds) * 1e3,
+        "p25_ms": q[0] * 1e3,
+        "p75_ms": q[2] * 1e3,
+        "images_per_s": batch / median,
+        "repeats": len(seconds),
+    }
 
 
 def measure_latency(models: dict[str, nn.Module], in_channels: int, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -188,8 +226,15 @@ def measure_latency(models: dict[str, nn.Module], in_channels: int, args: argpar
             times = time_round_robin(models, x, args.repeats, args.warmup)
             real = statistics.median(times["real"])
             for name in models:
-                rows.append({"variant": name, "image_size": size, "batch": batch, **_stats(times[name], batch),
-                             "vs_real": statistics.median(times[name]) / real})
+                rows.append(
+                    {
+                        "variant": name,
+                        "image_size": size,
+                        "batch": batch,
+                        **_stats(times[name], batch),
+                        "vs_real": statistics.median(times[name]) / real,
+                    }
+                )
     return rows
 
 
@@ -199,8 +244,12 @@ def op_breakdown(models: dict[str, nn.Module], x: Tensor, calls: int = 5, top: i
     the median over `calls` forwards per op (a median, so a preemption on a busy machine does not land on one op)."""
     from torch.profiler import ProfilerActivity, profile
 
-    out: dict[str, Any] = {"image_size": x.shape[-1], "batch": x.shape[0], "calls": calls,
-                           "statistic": "median over forwards of each op's self CPU ms"}
+    out: dict[str, Any] = {
+        "image_size": x.shape[-1],
+        "batch": x.shape[0],
+        "calls": calls,
+        "statistic": "median over forwards of each op's self CPU ms",
+    }
     for name, model in models.items():
         model(x)
         runs: list[dict[str, tuple[float, int]]] = []
@@ -208,15 +257,21 @@ def op_breakdown(models: dict[str, nn.Module], x: Tensor, calls: int = 5, top: i
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 model(x)
             runs.append({e.key: (e.self_cpu_time_total / 1e3, e.count) for e in prof.key_averages()})
-        ops = {k: (statistics.median(r.get(k, (0.0, 0))[0] for r in runs), max(r.get(k, (0.0, 0))[1] for r in runs))
-               for k in set().union(*runs)}
+        ops = {
+            k: (statistics.median(r.get(k, (0.0, 0))[0] for r in runs), max(r.get(k, (0.0, 0))[1] for r in runs))
+            for k in set().union(*runs)
+        }
         total = statistics.median(sum(v[0] for v in r.values()) for r in runs)
         ranked = sorted(ops.items(), key=lambda kv: kv[1][0], reverse=True)
-        out[name] = {"self_cpu_ms_per_forward": total,
-                     "conv_ms_per_forward": sum(ops[k][0] for k in CONV_OPS if k in ops),
-                     "sign_ops_ms_per_forward": sum(ops[k][0] for k in SIGN_OPS if k in ops),
-                     "top_ops": [{"op": k, "ms_per_forward": ms, "share": ms / total, "calls_per_forward": n}
-                                 for k, (ms, n) in ranked[:top]]}
+        out[name] = {
+            "self_cpu_ms_per_forward": total,
+            "conv_ms_per_forward": sum(ops[k][0] for k in CONV_OPS if k in ops),
+            "sign_ops_ms_per_forward": sum(ops[k][0] for k in SIGN_OPS if k in ops),
+            "top_ops": [
+                {"op": k, "ms_per_forward": ms, "share": ms / total, "calls_per_forward": n}
+                for k, (ms, n) in ranked[:top]
+            ],
+        }
     return out
 
 
@@ -227,9 +282,11 @@ def _state_bytes(model: nn.Module) -> dict[str, int]:
     state = model.state_dict()
     params = dict(model.named_parameters())
     total = sum(t.numel() * t.element_size() for t in state.values())
-    return {"state_dict_bytes": total,
-            "param_bytes": sum(t.numel() * t.element_size() for k, t in state.items() if k in params),
-            "buffer_bytes": total - sum(t.numel() * t.element_size() for k, t in state.items() if k in params)}
+    return {
+        "state_dict_bytes": total,
+        "param_bytes": sum(t.numel() * t.element_size() for k, t in state.items() if k in params),
+        "buffer_bytes": total - sum(t.numel() * t.element_size() for k, t in state.items() if k in params),
+    }
 
 
 def _saved_bytes(model: nn.Module, path: Path) -> int:
@@ -248,16 +305,25 @@ def measure_sizes(binary: Net, real: Net, packed_path: Path) -> dict[str, Any]:
     binary_file = _saved_bytes(binary.model, packed_path.with_name("binary_state_dict.pt"))
     estimate_bits = bprof.memory_mbit * 1e6
     return {
-        "real": {**_state_bytes(real.model), "torch_save_bytes": real_file, "params": rprof.params,
-                 "estimate_mbit": rprof.memory_mbit},
-        "binary": {**_state_bytes(binary.model), "torch_save_bytes": binary_file, "params": bprof.params,
-                   "estimate_mbit": bprof.memory_mbit},
+        "real": {
+            **_state_bytes(real.model),
+            "torch_save_bytes": real_file,
+            "params": rprof.params,
+            "estimate_mbit": rprof.memory_mbit,
+        },
+        "binary": {
+            **_state_bytes(binary.model),
+            "torch_save_bytes": binary_file,
+            "params": bprof.params,
+            "estimate_mbit": bprof.memory_mbit,
+        },
         "packed": packed.to_dict(),
         "packed_file_over_estimate": packed.file_mbit / bprof.memory_mbit,
         "packed_payload_over_estimate": packed.payload_mbit / bprof.memory_mbit,
         "packed_estimate_part_over_estimate": packed.estimate_mbit / bprof.memory_mbit,
         "overhead_bits": {  # what the file holds beyond the estimate, in bits
-            "bn_running_stats": packed.buffer_bits, "byte_padding": packed.padding_bits,
+            "bn_running_stats": packed.buffer_bits,
+            "byte_padding": packed.padding_bits,
             "container_and_index": packed.file_bytes * 8 - int(round(packed.payload_mbit * 1e6)),
             "estimate_minus_packed_estimate_part": int(round(estimate_bits - packed.estimate_mbit * 1e6)),
         },
@@ -271,8 +337,12 @@ def measure_sizes(binary: Net, real: Net, packed_path: Path) -> dict[str, Any]:
 
 @torch.inference_mode()
 def _logits(model: nn.Module, images: Tensor, batch_size: int = 256) -> Tensor:
-    return torch.cat([model(images[i: i + batch_size].contiguous(memory_format=torch.channels_last))
-                      for i in range(0, len(images), batch_size)])
+    return torch.cat(
+        [
+            model(images[i : i + batch_size].contiguous(memory_format=torch.channels_last))
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def measure_accuracy(binary: Net, real: Net, forms: dict[str, nn.Module], packed_path: Path) -> dict[str, Any]:
@@ -290,14 +360,21 @@ def measure_accuracy(binary: Net, real: Net, forms: dict[str, nn.Module], packed
     labels = torch.as_tensor([int(data[i][1]) for i in range(len(data))])
     packed, _ = load_packed(packed_path)
     packed = packed.to(memory_format=torch.channels_last)
-    logits = {"binary": _logits(binary.model, images), "binary-inference": _logits(forms["binary-inference"], images),
-              "packed-reload": _logits(packed, images)}
+    logits = {
+        "binary": _logits(binary.model, images),
+        "binary-inference": _logits(forms["binary-inference"], images),
+        "packed-reload": _logits(packed, images),
+    }
     if real.trained:
         logits["real"] = _logits(real.model, images)
     preds = {k: v.argmax(1) for k, v in logits.items()}
-    out: dict[str, Any] = {"dataset": spec.dataset, "split": "test", "images": len(labels),
-                           "image_size": spec.image_size,
-                           "top1": {k: 100.0 * (p == labels).float().mean().item() for k, p in preds.items()}}
+    out: dict[str, Any] = {
+        "dataset": spec.dataset,
+        "split": "test",
+        "images": len(labels),
+        "image_size": spec.image_size,
+        "top1": {k: 100.0 * (p == labels).float().mean().item() for k, p in preds.items()},
+    }
     for k in ("binary-inference", "packed-reload"):
         out[f"{k}_vs_binary"] = {
             "prediction_agreement_pct": 100.0 * (preds[k] == preds["binary"]).float().mean().item(),
@@ -312,48 +389,68 @@ def measure_accuracy(binary: Net, real: Net, forms: dict[str, nn.Module], packed
 
 def format_report(result: dict[str, Any]) -> str:
     m, s = result["machine"], result["size"]
-    lines = [f"binas inference benchmark: {result['network']['genotype']}, C={result['network']['channels']}, "
-             f"{result['network']['layers']} cells, policy {result['network']['policy']}",
-             f"torch {m['torch']}, {m['torch_threads']} thread(s) of {m['cpu_count']} CPUs, "
-             f"load average {m['loadavg_before']} -> {m['loadavg_after']}",
-             *([f"load: {m['load_note']}"] if "load_note" in m else []), "",
-             f"{'variant':<19}{'size':>5}{'batch':>6}{'median ms':>11}{'ms/image':>10}{'p25-p75 ms':>17}"
-             f"{'img/s':>9}{'x real':>8}"]
+    lines = [
+        f"binas inference benchmark: {result['network']['genotype']}, C={result['network']['channels']}, "
+        f"{result['network']['layers']} cells, policy {result['network']['policy']}",
+        f"torch {m['torch']}, {m['torch_threads']} thread(s) of {m['cpu_count']} CPUs, "
+        f"load average {m['loadavg_before']} -> {m['loadavg_after']}",
+        *([f"load: {m['load_note']}"] if "load_note" in m else []),
+        "",
+        f"{'variant':<19}{'size':>5}{'batch':>6}{'median ms':>11}{'ms/image':>10}{'p25-p75 ms':>17}"
+        f"{'img/s':>9}{'x real':>8}",
+    ]
     for r in result["latency"]:
-        lines.append(f"{r['variant']:<19}{r['image_size']:>5}{r['batch']:>6}{r['median_ms']:>11.3f}"
-                     f"{r['per_image_ms']:>10.3f}{r['p25_ms']:>8.2f}-{r['p75_ms']:<8.2f}{r['images_per_s']:>9.0f}"
-                     f"{r['vs_real']:>8.2f}")
+        lines.append(
+            f"{r['variant']:<19}{r['image_size']:>5}{r['batch']:>6}{r['median_ms']:>11.3f}"
+            f"{r['per_image_ms']:>10.3f}{r['p25_ms']:>8.2f}-{r['p75_ms']:<8.2f}{r['images_per_s']:>9.0f}"
+            f"{r['vs_real']:>8.2f}"
+        )
     b = result["op_breakdown"]
-    lines += ["", f"largest ops per forward (torch.profiler, self CPU, batch {b['batch']}, {b['image_size']}x"
-              f"{b['image_size']})"]
+    lines += [
+        "",
+        f"largest ops per forward (torch.profiler, self CPU, batch {b['batch']}, {b['image_size']}x{b['image_size']})",
+    ]
     for name in VARIANTS:
-        ops = ", ".join(f"{o['op'].removeprefix('aten::')} {o['ms_per_forward']:.1f} ms ({o['share']:.0%})"
-                        for o in b[name]["top_ops"][:4])
+        ops = ", ".join(
+            f"{o['op'].removeprefix('aten::')} {o['ms_per_forward']:.1f} ms ({o['share']:.0%})"
+            for o in b[name]["top_ops"][:4]
+        )
         v = b[name]
-        lines.append(f"  {name:<18} {v['self_cpu_ms_per_forward']:7.1f} ms (convs {v['conv_ms_per_forward']:.1f}, "
-                     f"sign ops {v['sign_ops_ms_per_forward']:.1f}): {ops}")
+        lines.append(
+            f"  {name:<18} {v['self_cpu_ms_per_forward']:7.1f} ms (convs {v['conv_ms_per_forward']:.1f}, "
+            f"sign ops {v['sign_ops_ms_per_forward']:.1f}): {ops}"
+        )
     p = s["packed"]
     lines += ["", "size"]
     for name, label in (("real", "real"), ("binary", "1-bit")):
         n = s[name]
-        lines.append(f"  {label:<9} state_dict {n['state_dict_bytes']:>10,} B   "
-                     f"torch.save {n['torch_save_bytes']:>10,} B   estimate {n['estimate_mbit']:.4f} Mbit")
-    lines += [f"  packed    file {p['file_bytes']:,} B = {p['file_mbit']:.4f} Mbit; payload "
-              f"{p['payload_mbit']:.4f} Mbit = {p['binary_weight_bits']:,} weight bits + "
-              f"{p['padding_bits']:,} padding + "
-              f"{p['scale_bits'] // 32:,} scales + {p['real_param_bits'] // 32:,} real params + "
-              f"{p['buffer_bits'] // 32:,} BN statistics",
-              f"  packed / estimate: file {s['packed_file_over_estimate']:.2f}x, payload "
-              f"{s['packed_payload_over_estimate']:.2f}x, counted part {s['packed_estimate_part_over_estimate']:.3f}x;"
-              f" real torch.save / packed file {s['real_torch_save_over_packed_file']:.1f}x"]
+        lines.append(
+            f"  {label:<9} state_dict {n['state_dict_bytes']:>10,} B   "
+            f"torch.save {n['torch_save_bytes']:>10,} B   estimate {n['estimate_mbit']:.4f} Mbit"
+        )
+    lines += [
+        f"  packed    file {p['file_bytes']:,} B = {p['file_mbit']:.4f} Mbit; payload "
+        f"{p['payload_mbit']:.4f} Mbit = {p['binary_weight_bits']:,} weight bits + "
+        f"{p['padding_bits']:,} padding + "
+        f"{p['scale_bits'] // 32:,} scales + {p['real_param_bits'] // 32:,} real params + "
+        f"{p['buffer_bits'] // 32:,} BN statistics",
+        f"  packed / estimate: file {s['packed_file_over_estimate']:.2f}x, payload "
+        f"{s['packed_payload_over_estimate']:.2f}x, counted part {s['packed_estimate_part_over_estimate']:.3f}x;"
+        f" real torch.save / packed file {s['real_torch_save_over_packed_file']:.1f}x",
+    ]
     acc = result["accuracy"]
     if "top1" in acc:
-        lines += ["", f"top-1 on {acc['dataset']} {acc['split']} ({acc['images']} images): "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in acc["top1"].items())]
+        lines += [
+            "",
+            f"top-1 on {acc['dataset']} {acc['split']} ({acc['images']} images): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in acc["top1"].items()),
+        ]
         for k in ("packed-reload", "binary-inference"):
             a = acc[f"{k}_vs_binary"]
-            lines.append(f"  {k} vs trained 1-bit: {a['prediction_agreement_pct']:.2f} % same predictions, "
-                         f"logits bitwise equal {a['logits_bitwise_equal']}, max |diff| {a['max_abs_logit_diff']:.3g}")
+            lines.append(
+                f"  {k} vs trained 1-bit: {a['prediction_agreement_pct']:.2f} % same predictions, "
+                f"logits bitwise equal {a['logits_bitwise_equal']}, max |diff| {a['max_abs_logit_diff']:.3g}"
+            )
     elif "skipped" in acc:
         lines += ["", f"accuracy: {acc['skipped']}"]
     lines += ["", "note: " + NOTE]
@@ -370,19 +467,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, help="cells (default 5; --quick 3)")
     p.add_argument("--policy", choices=["released", "strict"], default="released", help="binarization policy")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--run-dir", help="benchmark the 1-bit network of this `binas train` / `binas run` directory "
-                   "(or model.pt) instead of training one")
+    p.add_argument(
+        "--run-dir",
+        help="benchmark the 1-bit network of this `binas train` / `binas run` directory "
+        "(or model.pt) instead of training one",
+    )
     p.add_argument("--real-run-dir", help="with --run-dir: its trained real twin (default: an untrained one)")
-    p.add_argument("--image-size", type=int, nargs="+", help="input sizes timed (default: the training size and "
-                   "32; --quick: the training size)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        nargs="+",
+        help="input sizes timed (default: the training size and 32; --quick: the training size)",
+    )
     p.add_argument("--batch-size", type=int, help="the larger batch timed (default 64; --quick 8)")
     p.add_argument("--repeats", type=int, help="timed calls per case (default 30; --quick 5)")
     p.add_argument("--warmup", type=int, help="untimed calls per case first (default 3; --quick 1)")
     p.add_argument("--work-dir", help="keep the training runs and packed file here (default: a temporary folder)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     args = p.parse_args(argv)
-    defaults = QUICK if args.quick else {"channels": 16, "layers": 5, "train_image_size": 16, "train_epochs": 8,
-                                         "max_train_samples": None, "repeats": 30, "warmup": 3, "batch_size": 64}
+    defaults = (
+        QUICK
+        if args.quick
+        else {
+            "channels": 16,
+            "layers": 5,
+            "train_image_size": 16,
+            "train_epochs": 8,
+            "max_train_samples": None,
+            "repeats": 30,
+            "warmup": 3,
+            "batch_size": 64,
+        }
+    )
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
@@ -416,8 +532,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # training turns on torch.use_deterministic_algorithms, which on the CPU fills every new tensor with NaN
         # (torch.utils.deterministic.fill_uninitialized_memory): about a tenth of a forward here; a deployed
         # network does not pay it, so time with it off
-        deterministic = (torch.are_deterministic_algorithms_enabled(),
-                         torch.is_deterministic_algorithms_warn_only_enabled())
+        deterministic = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+        )
         torch.use_deterministic_algorithms(False)
         try:
             latency = measure_latency(forms, spec.in_channels, args)
@@ -428,28 +546,47 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from binas.genotype import Genotype
     from binas.metrics.complexity import profile_model
 
-    ops = {f"{name}@{s}": profile_model(net.model, (1, spec.in_channels, s, s)).to_dict()
-           for s in args.image_size for name, net in (("real", real), ("binary", binary))}
+    ops = {
+        f"{name}@{s}": profile_model(net.model, (1, spec.in_channels, s, s)).to_dict()
+        for s in args.image_size
+        for name, net in (("real", real), ("binary", binary))
+    }
     machine = {**machine_info(), "loadavg_before": load_before, "loadavg_after": _loadavg()}
     busiest = max((m[0] for m in (machine["loadavg_before"], machine["loadavg_after"]) if m), default=0.0)
     if busiest > machine["torch_threads"] and busiest > 0.5 * (os.cpu_count() or 1):
-        machine["load_note"] = (f"1-minute load average up to {busiest} on {os.cpu_count()} CPUs: other processes "
-                                "shared the cores during the run, so latencies are inflated and noisy (see the "
-                                "p25-p75 spread); ratios between variants, timed round-robin, are more reliable "
-                                "than absolute times")
+        machine["load_note"] = (
+            f"1-minute load average up to {busiest} on {os.cpu_count()} CPUs: other processes "
+            "shared the cores during the run, so latencies are inflated and noisy (see the "
+            "p25-p75 spread); ratios between variants, timed round-robin, are more reliable "
+            "than absolute times"
+        )
     return {
         "benchmark": "inference",
         "command": " ".join([Path(sys.executable).name, *sys.argv]) if args.command is None else args.command,
         "note": NOTE,
         "machine": machine,
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "command")},
-        "network": {"genotype": args.genotype if args.run_dir is None else Genotype.from_dict(spec.genotype).archid,
-                    "channels": spec.channels, "layers": spec.layers, "family": spec.family,
-                    "policy": spec.policy["name"], "train_image_size": spec.image_size, "dataset": spec.dataset,
-                    "binary": {"source": binary.source, "trained": binary.trained,
-                               "train_seconds": binary.train_seconds, "train_top1": binary.train_top1},
-                    "real": {"source": real.source, "trained": real.trained, "train_seconds": real.train_seconds,
-                             "train_top1": real.train_top1}},
+        "network": {
+            "genotype": args.genotype if args.run_dir is None else Genotype.from_dict(spec.genotype).archid,
+            "channels": spec.channels,
+            "layers": spec.layers,
+            "family": spec.family,
+            "policy": spec.policy["name"],
+            "train_image_size": spec.image_size,
+            "dataset": spec.dataset,
+            "binary": {
+                "source": binary.source,
+                "trained": binary.trained,
+                "train_seconds": binary.train_seconds,
+                "train_top1": binary.train_top1,
+            },
+            "real": {
+                "source": real.source,
+                "trained": real.trained,
+                "train_seconds": real.train_seconds,
+                "train_top1": real.train_top1,
+            },
+        },
         "memory_format": "channels_last",
         "deterministic_algorithms_while_timing": False,
         "latency": latency,

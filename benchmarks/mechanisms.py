@@ -35,23 +35,41 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "eta1*eta2, psi_0 1e-3, eta_psi 1 (earlier)": {"eta_schedule": "product", "psi_init": 1e-3, "psi_lr": 1.0},
     "L_R off": {"use_reconstruction": False},
 }
-KEYS = ("tangent_lambda", "tangent_ratio", "tangent_distance", "child_grad_norm", "parent_grad_norm",
-        "child_backtrack_per_round", "parent_backtrack_per_round", "child_kappa_mean", "parent_kappa_mean",
-        "child_psi_change", "parent_psi_change", "child_recon_kd_ratio", "child_sign_flip_fraction",
-        "child_val_acc", "parent_val_acc")
+KEYS = (
+    "tangent_lambda",
+    "tangent_ratio",
+    "tangent_distance",
+    "child_grad_norm",
+    "parent_grad_norm",
+    "child_backtrack_per_round",
+    "parent_backtrack_per_round",
+    "child_kappa_mean",
+    "parent_kappa_mean",
+    "child_psi_change",
+    "parent_psi_change",
+    "child_recon_kd_ratio",
+    "child_sign_flip_fraction",
+    "child_val_acc",
+    "parent_val_acc",
+)
 
 
 def run_variant(options: dict[str, Any], epochs: int, max_train_samples: int) -> list[dict[str, float]]:
     """Per-epoch mechanism magnitudes of one DCP-NAS search (the engine's seeding, no run directory)."""
-    from binas import api
     from binas.config.schema import DataConfig, RunConfig, SearchConfig, SpaceConfig
     from binas.engine.loop import EpochLoop
-    from binas.engine.runtime import derive_seed, seed_everything, setup_runtime
+    from binas.engine.runtime import seed_everything, setup_runtime
+    from binas.seeds import derive_seed
+    from binas.workflows import search as api
 
-    cfg = RunConfig(seed=0, device="cpu", num_threads=1,
-                    data=DataConfig(name="digits", image_size=8, max_train_samples=max_train_samples),
-                    space=SpaceConfig(channels=8, layers=5),
-                    search=SearchConfig(method="dcp-nas", epochs=epochs, batch_size=64, options=options))
+    cfg = RunConfig(
+        seed=0,
+        device="cpu",
+        num_threads=1,
+        data=DataConfig(name="digits", image_size=8, max_train_samples=max_train_samples),
+        space=SpaceConfig(channels=8, layers=5),
+        search=SearchConfig(method="dcp-nas", epochs=epochs, batch_size=64, options=options),
+    )
     runtime = setup_runtime("cpu", cfg.seed, num_threads=1)
     strategy = api.build_strategy(cfg, runtime)
     rows = []
@@ -80,19 +98,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}", file=sys.stderr)
         return 2
     result: dict[str, Any] = {
-        "benchmark": "mechanisms", "command": "python benchmarks/mechanisms.py " + " ".join(argv or sys.argv[1:]),
-        "setup": {"data": "digits 8x8", "max_train_samples": args.max_train_samples, "channels": 8, "layers": 5,
-                  "batch_size": 64, "seed": 0, "threads": 1, "epochs": args.epochs},
+        "benchmark": "mechanisms",
+        "command": "python benchmarks/mechanisms.py " + " ".join(argv or sys.argv[1:]),
+        "setup": {
+            "data": "digits 8x8",
+            "max_train_samples": args.max_train_samples,
+            "channels": 8,
+            "layers": 5,
+            "batch_size": 64,
+            "seed": 0,
+            "threads": 1,
+            "epochs": args.epochs,
+        },
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__},
-        "date": time.strftime("%Y-%m-%d"), "variants": {},
+        "date": time.strftime("%Y-%m-%d"),
+        "variants": {},
     }
     for name in names:
         rows = run_variant(VARIANTS[name], args.epochs, args.max_train_samples)
         result["variants"][name] = {"options": VARIANTS[name], "epochs": rows}
         for row in rows:
-            shown = ", ".join(f"{k}={row[k]:.3g}" for k in ("tangent_ratio", "child_backtrack_per_round",
-                                                             "child_psi_change", "child_recon_kd_ratio",
-                                                             "child_sign_flip_fraction") if k in row)
+            shown = ", ".join(
+                f"{k}={row[k]:.3g}"
+                for k in (
+                    "tangent_ratio",
+                    "child_backtrack_per_round",
+                    "child_psi_change",
+                    "child_recon_kd_ratio",
+                    "child_sign_flip_fraction",
+                )
+                if k in row
+            )
             print(f"{name:45s} epoch {row['epoch']}: {shown}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -141,19 +141,35 @@ ROWS: tuple[Row, ...] = (
     Row("darts 1-bit", "darts", BINARY, paper="DARTS 1st order searched on the 1-bit supernet", cost=95),
     Row("pc-darts", "pc-darts", paper="PC-DARTS (Xu et al. 2020), searched real, retrained 1-bit", cost=55),
     Row("pc-darts 1-bit", "pc-darts", BINARY, paper="PC-DARTS searched on the 1-bit supernet", cost=80),
-    Row("bnas", "bnas", epoch_based=False, paper="BNAS-style CP indicator without a Parent (Chen et al. 2020)",
-        cost=95),
+    Row(
+        "bnas", "bnas", epoch_based=False, paper="BNAS-style CP indicator without a Parent (Chen et al. 2020)", cost=95
+    ),
     Row("cp-nas", "cp-nas", epoch_based=False, paper="CP-NAS (Zhuo et al., IJCAI 2020), retrained with CE", cost=145),
-    Row("cp-nas + CP loss", "cp-nas", ("train.loss.kind=cp",), epoch_based=False,
-        paper="CP-NAS, retrained with CE + the CP kernel loss (Eqs. 4.17-4.18)", cost=150),
+    Row(
+        "cp-nas + CP loss",
+        "cp-nas",
+        ("train.loss.kind=cp",),
+        epoch_based=False,
+        paper="CP-NAS, retrained with CE + the CP kernel loss (Eqs. 4.17-4.18)",
+        cost=150,
+    ),
     Row("ddpnas", "ddpnas", BINARY, epoch_based=False, paper="DDPNAS (Zheng et al.), 1-bit", cost=90),
     Row("dcp-nas", "dcp-nas", paper="DCP-NAS (Li et al., IJCV 2023)", cost=160),
-    Row("dcp-nas no tangent", "dcp-nas", ("search.options.use_tangent=false",), paper="ablation: lambda = 0",
-        cost=135),
-    Row("dcp-nas no reconstruction", "dcp-nas", ("search.options.use_reconstruction=false",),
-        paper="ablation: mu = 0", cost=160),
-    Row("dcp-nas no decoupled", "dcp-nas", ("search.options.use_decoupled=false",),
-        paper="ablation: no decoupled optimization", cost=155),
+    Row("dcp-nas no tangent", "dcp-nas", ("search.options.use_tangent=false",), paper="ablation: lambda = 0", cost=135),
+    Row(
+        "dcp-nas no reconstruction",
+        "dcp-nas",
+        ("search.options.use_reconstruction=false",),
+        paper="ablation: mu = 0",
+        cost=160,
+    ),
+    Row(
+        "dcp-nas no decoupled",
+        "dcp-nas",
+        ("search.options.use_decoupled=false",),
+        paper="ablation: no decoupled optimization",
+        cost=155,
+    ),
 )
 #: The rows every other row is compared with, seed by seed (label, name in the table header).
 REFERENCES: tuple[tuple[str, str], ...] = (("darts 1-bit", "DARTS 1-bit"), ("dcp-nas", "DCP-NAS"))
@@ -182,36 +198,57 @@ class Budget:
 DEFAULT_BUDGET = Budget(
     "strict",
     search_epochs=2,
-    common=("data.image_size=8", "data.max_train_samples=1000", "space.policy=strict", "space.channels=8",
-            "space.layers=4", "search.batch_size=64", "train.epochs=4", "train.batch_size=32",
-            "train.net.channels=16", "train.net.layers=5", "train.eval_every=0"),
+    common=(
+        "data.image_size=8",
+        "data.max_train_samples=1000",
+        "space.policy=strict",
+        "space.channels=8",
+        "space.layers=4",
+        "search.batch_size=64",
+        "train.epochs=4",
+        "train.batch_size=32",
+        "train.net.channels=16",
+        "train.net.layers=5",
+        "train.eval_every=0",
+    ),
     description="8x8 digits, first 1000 training images; strict 1-bit policy (every cell conv binary in "
-                "weights and activations); supernet C=8, 4 cells, 2 search epochs (CP-NAS, BNAS, DDPNAS: "
-                "their own schedule); retrained C=16, 5 cells, two-step 4 + 4 epochs, batch 32",
+    "weights and activations); supernet C=8, 4 cells, 2 search epochs (CP-NAS, BNAS, DDPNAS: "
+    "their own schedule); retrained C=16, 5 cells, two-step 4 + 4 epochs, batch 32",
 )
 #: --quick: a few minutes for every row (tiny networks, 256 training images, short schedules).
 QUICK_BUDGET = Budget(
     "quick",
     search_epochs=1,
-    common=("data.image_size=8", "data.max_train_samples=256", "space.policy=strict", "space.channels=4",
-            "space.layers=3", "search.batch_size=64", "train.epochs=1", "train.batch_size=64",
-            "train.net.channels=8", "train.net.layers=3"),
-    schedule={"cp-nas": ("search.options.rounds=1", "search.options.max_samples=6", "search.options.eval_batches=1"),
-              "bnas": ("search.options.rounds=1", "search.options.max_samples=6", "search.options.eval_batches=1"),
-              "ddpnas": ("search.options.max_epochs=6", "search.options.eval_batches=1"),
-              "random": ("search.options.candidates_per_epoch=2", "search.options.eval_batches=1")},
+    common=(
+        "data.image_size=8",
+        "data.max_train_samples=256",
+        "space.policy=strict",
+        "space.channels=4",
+        "space.layers=3",
+        "search.batch_size=64",
+        "train.epochs=1",
+        "train.batch_size=64",
+        "train.net.channels=8",
+        "train.net.layers=3",
+    ),
+    schedule={
+        "cp-nas": ("search.options.rounds=1", "search.options.max_samples=6", "search.options.eval_batches=1"),
+        "bnas": ("search.options.rounds=1", "search.options.max_samples=6", "search.options.eval_batches=1"),
+        "ddpnas": ("search.epochs=6", "search.options.eval_batches=1"),
+        "random": ("search.options.candidates_per_epoch=2", "search.options.eval_batches=1"),
+    },
     description="8x8 digits, 256 training images, strict policy, tiny networks, one epoch (smoke test)",
 )
 
 
 def resolved_config(method: str, overrides: Sequence[str], threads: int) -> Any:
     """The `RunConfig` one run uses (its search options validated and filled in), as `binas run` saves it."""
-    from binas.api import resolve_search_options
     from binas.config.io import load_config
     from binas.config.schema import RunConfig
+    from binas.strategies import resolve_method_options
 
     cfg = load_config(RunConfig, None, [f"search.method={method}", f"num_threads={threads}", *overrides])
-    return resolve_search_options(cfg)[0]
+    return resolve_method_options(cfg)
 
 
 def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -243,12 +280,14 @@ def run_one(label: str, method: str, overrides: list[str], run_dir: str, threads
     if summary_path.exists():
         differ = config_differences(load_yaml(run_path / "config.yaml"), to_dict(cfg))
         if differ:
-            raise RuntimeError(f"{run_dir} holds a finished run of another config (differs in {', '.join(differ[:6])}"
-                               f"{', ...' if len(differ) > 6 else ''}); choose another --work-dir or delete it")
+            raise RuntimeError(
+                f"{run_dir} holds a finished run of another config (differs in {', '.join(differ[:6])}"
+                f"{', ...' if len(differ) > 6 else ''}); choose another --work-dir or delete it"
+            )
         return json.loads(summary_path.read_text())
     import torch
 
-    from binas import pipeline
+    from binas.workflows import run as pipeline
 
     torch.set_num_threads(threads)
     if run_path.exists():  # an interrupted run: start it again from scratch (its search may have moved on)
@@ -308,8 +347,9 @@ def outside_noise(interval: dict[str, Any] | None) -> bool:
     return bool(interval and interval["half"] is not None and (interval["lo"] > 0 or interval["hi"] < 0))
 
 
-def paired_difference(row: dict[int, float], reference: dict[int, float],
-                      confidence: float = CONFIDENCE) -> dict[str, Any] | None:
+def paired_difference(
+    row: dict[int, float], reference: dict[int, float], confidence: float = CONFIDENCE
+) -> dict[str, Any] | None:
     """Per-seed differences row - reference over the seeds both have ({seed: top-1}), with their mean,
     t interval and whether it excludes 0; None when they share no seed."""
     seeds = sorted(row.keys() & reference.keys())
@@ -320,8 +360,9 @@ def paired_difference(row: dict[int, float], reference: dict[int, float],
     return stats | {"seeds": seeds, "diffs": diffs, "outside_noise": outside_noise(stats)}
 
 
-def aggregate(rows: Sequence[Row], runs: dict[str, list[dict[str, Any]]],
-              references: Sequence[tuple[str, str]] = REFERENCES) -> list[dict[str, Any]]:
+def aggregate(
+    rows: Sequence[Row], runs: dict[str, list[dict[str, Any]]], references: Sequence[tuple[str, str]] = REFERENCES
+) -> list[dict[str, Any]]:
     """Per row: top-1 mean, std and 95 % t interval over seeds, the paired difference to each reference
     row, mean seconds and complexity. Each summary of `runs` carries its `seed`."""
     by_seed = {label: {int(r["seed"]): float(r["top1"]) for r in done} for label, done in runs.items()}
@@ -336,21 +377,32 @@ def aggregate(rows: Sequence[Row], runs: dict[str, list[dict[str, Any]]],
         for ref, _ in references:
             if ref in by_seed and ref != row.label:
                 paired[ref] = paired_difference(by_seed[row.label], by_seed[ref])
-        table.append({
-            "label": row.label, "method": row.method, "overrides": list(row.overrides), "paper": row.paper,
-            "seeds": len(done), "seed_list": [r["seed"] for r in done],
-            "top1_mean": stats["mean"], "top1_std": stats["sd"] or 0.0, "top1_ci": stats["half"],
-            "top1_lo": stats["lo"], "top1_hi": stats["hi"], "top1_all": top1, "paired": paired,
-            "search_seconds": statistics.fmean(r["search_seconds"] for r in done),
-            "train_seconds": statistics.fmean(r["train_seconds"] for r in done),
-            "search_cpu_seconds": statistics.fmean(r["search_cpu_seconds"] for r in done),
-            "train_cpu_seconds": statistics.fmean(r["train_cpu_seconds"] for r in done),
-            "search_epochs": statistics.fmean(r["search_epochs"] for r in done),
-            "params": statistics.fmean(r["params"] for r in done),
-            "ops": statistics.fmean(r["ops"] for r in done),
-            "memory_mbit": statistics.fmean(r["memory_mbit"] for r in done),
-            "archids": [r["archid"] for r in done],
-        })
+        table.append(
+            {
+                "label": row.label,
+                "method": row.method,
+                "overrides": list(row.overrides),
+                "paper": row.paper,
+                "seeds": len(done),
+                "seed_list": [r["seed"] for r in done],
+                "top1_mean": stats["mean"],
+                "top1_std": stats["sd"] or 0.0,
+                "top1_ci": stats["half"],
+                "top1_lo": stats["lo"],
+                "top1_hi": stats["hi"],
+                "top1_all": top1,
+                "paired": paired,
+                "search_seconds": statistics.fmean(r["search_seconds"] for r in done),
+                "train_seconds": statistics.fmean(r["train_seconds"] for r in done),
+                "search_cpu_seconds": statistics.fmean(r["search_cpu_seconds"] for r in done),
+                "train_cpu_seconds": statistics.fmean(r["train_cpu_seconds"] for r in done),
+                "search_epochs": statistics.fmean(r["search_epochs"] for r in done),
+                "params": statistics.fmean(r["params"] for r in done),
+                "ops": statistics.fmean(r["ops"] for r in done),
+                "memory_mbit": statistics.fmean(r["memory_mbit"] for r in done),
+                "archids": [r["archid"] for r in done],
+            }
+        )
     return table
 
 
@@ -369,10 +421,12 @@ def _delta_cell(row: dict[str, Any], ref: str) -> str:
     return f"**{text}**" if diff["outside_noise"] else text
 
 
-LEGEND = ("Legend: ± is the half-width of the 95 % Student-t interval over the seeds; Δ is the mean of the "
-          "per-seed differences (this row − the reference row, same seed) ± its 95 % t interval; **bold** Δ: "
-          "the interval excludes 0 (outside the seed noise), plain: inside the seed noise; ref: the reference "
-          "itself.")
+LEGEND = (
+    "Legend: ± is the half-width of the 95 % Student-t interval over the seeds; Δ is the mean of the "
+    "per-seed differences (this row − the reference row, same seed) ± its 95 % t interval; **bold** Δ: "
+    "the interval excludes 0 (outside the seed noise), plain: inside the seed noise; ref: the reference "
+    "itself."
+)
 
 
 def noise_sentence(table: Sequence[dict[str, Any]], references: Sequence[tuple[str, str]] = REFERENCES) -> str:
@@ -393,8 +447,10 @@ def noise_sentence(table: Sequence[dict[str, Any]], references: Sequence[tuple[s
             parts.append(f"vs {name}: " + ", ".join(out))
     if not outside:
         return "No paired difference is outside the seed noise (every 95 % interval contains 0)." if inside else ""
-    return (f"Outside the seed noise (the 95 % paired interval excludes 0): {'; '.join(parts)}. "
-            f"The other {inside} paired difference{'s are' if inside != 1 else ' is'} inside the seed noise.")
+    return (
+        f"Outside the seed noise (the 95 % paired interval excludes 0): {'; '.join(parts)}. "
+        f"The other {inside} paired difference{'s are' if inside != 1 else ' is'} inside the seed noise."
+    )
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -412,7 +468,8 @@ def markdown(result: dict[str, Any]) -> str:
         "is barely disturbed by the runs beside it), mean over seeds. Params/OPs/Mbit of the retrained network "
         "(mean over seeds). Produced by `python benchmarks/reproduce.py`.",
         "",
-        "| method | top-1 % (mean ± 95 % CI) | " + "".join(f"Δ vs {name} | " for _, name in REFERENCES)
+        "| method | top-1 % (mean ± 95 % CI) | "
+        + "".join(f"Δ vs {name} | " for _, name in REFERENCES)
         + "search CPU s | train CPU s | params (M) | OPs (M) | Mbit |",
         "|---|---|" + "---|" * len(REFERENCES) + "---|---|---|---|---|",
     ]
@@ -420,7 +477,8 @@ def markdown(result: dict[str, Any]) -> str:
         deltas = " | ".join(_delta_cell(r, ref) for ref, _ in REFERENCES)
         lines.append(
             f"| {r['label']} | {_pm(r['top1_mean'], r.get('top1_ci'))} | {deltas} | {r['search_cpu_seconds']:.0f} | "
-            f"{r['train_cpu_seconds']:.0f} | {r['params'] / 1e6:.3f} | {r['ops'] / 1e6:.2f} | {r['memory_mbit']:.3f} |")
+            f"{r['train_cpu_seconds']:.0f} | {r['params'] / 1e6:.3f} | {r['ops'] / 1e6:.2f} | {r['memory_mbit']:.3f} |"
+        )
     lines += ["", LEGEND]
     sentence = noise_sentence(result["table"])
     if sentence:
@@ -439,15 +497,25 @@ def plot(result: dict[str, Any], path: Path) -> None:
     markers = iter("osDv^<>phP*Xd8H")
     for r in result["table"]:
         half = r.get("top1_ci") or 0.0
-        ax.errorbar(r["search_cpu_seconds"], r["top1_mean"], yerr=half, fmt=next(markers, "o"), capsize=3,
-                    label=r["label"], alpha=0.85)
+        ax.errorbar(
+            r["search_cpu_seconds"],
+            r["top1_mean"],
+            yerr=half,
+            fmt=next(markers, "o"),
+            capsize=3,
+            label=r["label"],
+            alpha=0.85,
+        )
     if result["table"]:
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # labels never overlap the points
     ax.set_xscale("log")
     ax.set_xlabel("search CPU seconds per run (log scale)")
     ax.set_ylabel("top-1 % of the retrained 1-bit network")
-    ax.set_title(f"binas reproduction on {result['data']}: mean and 95 % t interval over "
-                 f"{len(result['seeds'])} seeds ({result['finished'][:10]})", fontsize=10)
+    ax.set_title(
+        f"binas reproduction on {result['data']}: mean and 95 % t interval over "
+        f"{len(result['seeds'])} seeds ({result['finished'][:10]})",
+        fontsize=10,
+    )
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -488,21 +556,37 @@ def _machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpus": os.cpu_count(), "processor": processor, "torch": torch.__version__,
-            "python": platform.python_version(), "loadavg_start": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "processor": processor,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "loadavg_start": os.getloadavg(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny budget, a few minutes")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
-                        help="seeds of every row (the same for all rows: differences are paired)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SEEDS),
+        help="seeds of every row (the same for all rows: differences are paired)",
+    )
     parser.add_argument("--only", nargs="+", metavar="LABEL", help="run these rows only (labels of the table)")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (one torch thread each)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--data-dir", type=Path, help="CIFAR-10 (python batches) instead of the bundled digits")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra config override for every run (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra config override for every run (repeatable)",
+    )
     parser.add_argument("--work-dir", type=Path, help=f"run directories (default {DEFAULT_WORK}/<budget>-<data>)")
     parser.add_argument("--out", type=Path, help=f"results stem (default {DEFAULT_OUT}[-quick])")
     parser.add_argument("--redraw", action="store_true", help="only redraw OUT.md and OUT.png from OUT.json")
@@ -539,34 +623,65 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(tasks)} runs ({len(rows)} rows x {len(args.seeds)} seeds), {args.jobs} at a time -> {work}")
     if budget is DEFAULT_BUDGET and not data:
         estimate = sum(row.cost for row, _ in tasks)
-        print(f"estimated {estimate:.0f} CPU s (rows' cost at this budget), about "
-              f"{estimate / max(args.jobs, 1) / 60:.0f} min with {args.jobs} job(s); finished runs are read back")
-    jobs = {(row, seed): (row.label, row.method, budget.overrides(row, seed) + data + list(args.overrides),
-                          str(work / row.slug / f"seed{seed}"), args.threads)
-            for row, seed in tasks}
+        print(
+            f"estimated {estimate:.0f} CPU s (rows' cost at this budget), about "
+            f"{estimate / max(args.jobs, 1) / 60:.0f} min with {args.jobs} job(s); finished runs are read back"
+        )
+    jobs = {
+        (row, seed): (
+            row.label,
+            row.method,
+            budget.overrides(row, seed) + data + list(args.overrides),
+            str(work / row.slug / f"seed{seed}"),
+            args.threads,
+        )
+        for row, seed in tasks
+    }
     for n, ((row, seed), outcome) in enumerate(_outcomes(jobs, args.jobs), 1):
         if isinstance(outcome, BaseException):  # one failed run is reported, the others still count
             print(f"[{n}/{len(tasks)}] {row.label} seed {seed}: FAILED: {outcome}", file=sys.stderr)
             continue
         runs.setdefault(row.label, []).append(outcome | {"seed": seed})
-        print(f"[{n}/{len(tasks)}] {row.label} seed {seed}: top-1 {outcome['top1']:.2f}%, "
-              f"search {outcome['search_cpu_seconds']:.0f} CPU s, train {outcome['train_cpu_seconds']:.0f} CPU s "
-              f"({time.time() - started:.0f} s elapsed)", flush=True)
+        print(
+            f"[{n}/{len(tasks)}] {row.label} seed {seed}: top-1 {outcome['top1']:.2f}%, "
+            f"search {outcome['search_cpu_seconds']:.0f} CPU s, train {outcome['train_cpu_seconds']:.0f} CPU s "
+            f"({time.time() - started:.0f} s elapsed)",
+            flush=True,
+        )
     for summaries in runs.values():
         summaries.sort(key=lambda s: s["seed"])
     result = {
-        "budget": {"name": budget.name, "description": budget.description, "search_epochs": budget.search_epochs,
-                   "common": list(budget.common), "schedule": {k: list(v) for k, v in budget.schedule.items()},
-                   "extra": data + args.overrides},
-        "data": dataset, "seeds": args.seeds, "jobs": args.jobs, "threads": args.threads,
-        "confidence": CONFIDENCE, "references": [ref for ref, _ in REFERENCES],
+        "budget": {
+            "name": budget.name,
+            "description": budget.description,
+            "search_epochs": budget.search_epochs,
+            "common": list(budget.common),
+            "schedule": {k: list(v) for k, v in budget.schedule.items()},
+            "extra": data + args.overrides,
+        },
+        "data": dataset,
+        "seeds": args.seeds,
+        "jobs": args.jobs,
+        "threads": args.threads,
+        "confidence": CONFIDENCE,
+        "references": [ref for ref, _ in REFERENCES],
         "machine": machine | {"loadavg_end": os.getloadavg()},
         "wall_seconds": round(time.time() - started, 1),
-        "cpu_seconds": round(sum(s["search_cpu_seconds"] + s["train_cpu_seconds"]
-                                 for v in runs.values() for s in v), 1),
+        "cpu_seconds": round(
+            sum(s["search_cpu_seconds"] + s["train_cpu_seconds"] for v in runs.values() for s in v), 1
+        ),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "rows": [{"label": r.label, "method": r.method, "overrides": list(r.overrides), "epoch_based": r.epoch_based,
-                  "paper": r.paper, "cost_estimate": r.cost} for r in rows],
+        "rows": [
+            {
+                "label": r.label,
+                "method": r.method,
+                "overrides": list(r.overrides),
+                "epoch_based": r.epoch_based,
+                "paper": r.paper,
+                "cost_estimate": r.cost,
+            }
+            for r in rows
+        ],
         "table": aggregate(rows, runs),
         "runs": runs,
     }

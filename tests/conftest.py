@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from binas.config.schema import DataConfig, RunConfig, SearchConfig, SpaceConfig
+from binas.strategies import STRATEGIES
 
 #: Thread count fixed for the whole suite: float32 binary nets depend on it (implementation-notes §2).
 TEST_THREADS = 1
@@ -19,8 +20,14 @@ def _fixed_threads():
     torch.set_num_threads(previous)
 
 
-def tiny_run_config(method: str = "darts", *, epochs: int = 2, binary: bool = False, **options) -> RunConfig:
-    """A search that takes a second or two: digits at 8x8, 96 samples, C=4, 3 cells."""
+def tiny_run_config(
+    method: str = "darts", *, epochs: int | None = 2, binary: bool | None = False, **options
+) -> RunConfig:
+    """A search that takes a second or two: digits at 8x8, 96 samples, C=4, 3 cells. `epochs` and `binary`
+    are left null for methods that reject them (their own schedule / precision)."""
+    cls = STRATEGIES.get(method)
+    epochs = epochs if cls.uses_search_epochs else None
+    binary = binary if cls.uses_search_binary else None
     return RunConfig(
         seed=0,
         device="cpu",

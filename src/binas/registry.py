@@ -38,9 +38,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise RegistryError(
-                f"unknown {self.kind} '{name}'; choose one of: {', '.join(self.names())}"
-            ) from None
+            raise RegistryError(f"unknown {self.kind} '{name}'; choose one of: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
         return list(self._items)

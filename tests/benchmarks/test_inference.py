@@ -24,6 +24,7 @@ def quick_result(bench, tmp_path_factory):
     return returned, json.loads(out.read_text()), work
 
 
+@pytest.mark.slow
 def test_quick_run_writes_positive_latencies_for_every_variant_and_batch(bench, quick_result):
     returned, result, _ = quick_result
     assert result["latency"] == json.loads(json.dumps(returned["latency"]))
@@ -83,8 +84,21 @@ def test_run_dir_benchmarks_an_existing_training_run(bench, quick_result, tmp_pa
 
     _, first, work = quick_result
     out = tmp_path / "again.json"
-    again = bench.main(["--quick", "--threads", "1", "--repeats", "2", "--run-dir", str(work / "binary"),
-                        "--real-run-dir", str(work / "real"), "--out", str(out)])
+    again = bench.main(
+        [
+            "--quick",
+            "--threads",
+            "1",
+            "--repeats",
+            "2",
+            "--run-dir",
+            str(work / "binary"),
+            "--real-run-dir",
+            str(work / "real"),
+            "--out",
+            str(out),
+        ]
+    )
     assert again["network"]["binary"]["source"] == str(work / "binary")
     assert again["accuracy"]["top1"] == first["accuracy"]["top1"]  # the same trained networks, re-read
     assert again["size"]["packed"]["binary_weight_bits"] == first["size"]["packed"]["binary_weight_bits"]

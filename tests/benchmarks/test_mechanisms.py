@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.benchmarks.scripts import benchmark_script
 
 
+@pytest.mark.slow
 def test_writes_the_per_epoch_magnitudes_of_each_variant(tmp_path, capsys) -> None:
     out = tmp_path / "m.json"
     with benchmark_script("mechanisms") as bench:
-        assert bench.main(["--epochs", "1", "--max-train-samples", "64", "--only", "default",
-                           "L_R summed (earlier)", "--out", str(out)]) == 0
+        assert (
+            bench.main(
+                [
+                    "--epochs",
+                    "1",
+                    "--max-train-samples",
+                    "64",
+                    "--only",
+                    "default",
+                    "L_R summed (earlier)",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         assert bench.main(["--only", "nope", "--out", str(out)]) == 2
     result = json.loads(out.read_text())
     assert result["setup"]["epochs"] == 1 and list(result["variants"]) == ["default", "L_R summed (earlier)"]

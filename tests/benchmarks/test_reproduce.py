@@ -10,10 +10,31 @@ import pytest
 
 from tests.benchmarks.scripts import benchmark_script
 
-TINY = ["--set", "data.max_train_samples=48", "--set", "space.steps=2", "--set", "space.multiplier=2",
-        "--set", "train.eval_batch_size=128"]
-ROW_LABELS = ["random", "darts", "darts 1-bit", "pc-darts", "pc-darts 1-bit", "bnas", "cp-nas", "cp-nas + CP loss",
-              "ddpnas", "dcp-nas", "dcp-nas no tangent", "dcp-nas no reconstruction", "dcp-nas no decoupled"]
+TINY = [
+    "--set",
+    "data.max_train_samples=48",
+    "--set",
+    "space.steps=2",
+    "--set",
+    "space.multiplier=2",
+    "--set",
+    "train.eval_batch_size=128",
+]
+ROW_LABELS = [
+    "random",
+    "darts",
+    "darts 1-bit",
+    "pc-darts",
+    "pc-darts 1-bit",
+    "bnas",
+    "cp-nas",
+    "cp-nas + CP loss",
+    "ddpnas",
+    "dcp-nas",
+    "dcp-nas no tangent",
+    "dcp-nas no reconstruction",
+    "dcp-nas no decoupled",
+]
 #: Student t quantiles t(0.975, df), from the tables (df 1, 4).
 T975 = {1: 12.706204736174698, 4: 2.7764451051977987}
 
@@ -25,6 +46,7 @@ def reproduce():
 
 
 # --- statistics on hand-made per-seed numbers ---------------------------------------------------------------
+
 
 def test_t_interval_is_the_student_t_interval(reproduce) -> None:
     ci = reproduce.t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
@@ -59,22 +81,43 @@ def test_paired_difference_pairs_by_seed(reproduce) -> None:
 
 
 def _summary(seed: int, top1: float, **extra) -> dict:
-    return {"seed": seed, "top1": top1, "search_seconds": 10.0, "train_seconds": 5.0, "search_cpu_seconds": 9.0,
-            "train_cpu_seconds": 4.0, "search_epochs": 2, "params": 120_000, "ops": 1.5e6, "memory_mbit": 0.4,
-            "archid": f"a{seed}", **extra}
+    return {
+        "seed": seed,
+        "top1": top1,
+        "search_seconds": 10.0,
+        "train_seconds": 5.0,
+        "search_cpu_seconds": 9.0,
+        "train_cpu_seconds": 4.0,
+        "search_epochs": 2,
+        "params": 120_000,
+        "ops": 1.5e6,
+        "memory_mbit": 0.4,
+        "archid": f"a{seed}",
+        **extra,
+    }
 
 
 def _hand_made(reproduce, labels=("darts 1-bit", "dcp-nas", "random")) -> dict:
     """A result dict as main() writes it, from made-up per-seed top-1 (5 seeds)."""
     base = [80.0, 85.0, 90.0, 75.0, 95.0]
-    top1 = {"darts 1-bit": base, "dcp-nas": [b + 3.0 + 0.1 * i for i, b in enumerate(base)],
-            "random": [b + d for b, d in zip(base, [-1, 1, -1, 1, 0], strict=True)]}
+    top1 = {
+        "darts 1-bit": base,
+        "dcp-nas": [b + 3.0 + 0.1 * i for i, b in enumerate(base)],
+        "random": [b + d for b, d in zip(base, [-1, 1, -1, 1, 0], strict=True)],
+    }
     runs = {label: [_summary(s, v) for s, v in enumerate(top1[label])] for label in labels}
     rows = [r for r in reproduce.ROWS if r.label in labels]
-    return {"budget": {"name": "strict", "description": "hand-made"}, "data": "digits", "seeds": [0, 1, 2, 3, 4],
-            "jobs": 2, "threads": 1, "finished": "2026-12-01T10:00:00+0000",
-            "machine": {"cpus": 2, "processor": "test CPU", "torch": "x"},
-            "table": reproduce.aggregate(rows, runs), "runs": runs}
+    return {
+        "budget": {"name": "strict", "description": "hand-made"},
+        "data": "digits",
+        "seeds": [0, 1, 2, 3, 4],
+        "jobs": 2,
+        "threads": 1,
+        "finished": "2026-12-01T10:00:00+0000",
+        "machine": {"cpus": 2, "processor": "test CPU", "torch": "x"},
+        "table": reproduce.aggregate(rows, runs),
+        "runs": runs,
+    }
 
 
 def test_aggregate_holds_intervals_and_paired_differences(reproduce) -> None:
@@ -95,10 +138,21 @@ def test_markdown_shows_intervals_deltas_and_legend(reproduce) -> None:
     text = reproduce.markdown(_hand_made(reproduce))
     header = next(line for line in text.splitlines() if line.startswith("| method"))
     assert [c.strip() for c in header.strip("|").split("|")] == [
-        "method", "top-1 % (mean ± 95 % CI)", "Δ vs DARTS 1-bit", "Δ vs DCP-NAS", "search CPU s", "train CPU s",
-        "params (M)", "OPs (M)", "Mbit"]
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
-            for line in text.splitlines() if line.startswith("| ") and not line.startswith("| method")}
+        "method",
+        "top-1 % (mean ± 95 % CI)",
+        "Δ vs DARTS 1-bit",
+        "Δ vs DCP-NAS",
+        "search CPU s",
+        "train CPU s",
+        "params (M)",
+        "OPs (M)",
+        "Mbit",
+    ]
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| method")
+    }
     assert rows["darts 1-bit"][1] == "85.00 ± 9.82" and rows["darts 1-bit"][2] == "ref"
     assert rows["dcp-nas"][2].startswith("**+3.20 ± ") and rows["dcp-nas"][3] == "ref"  # outside the noise: bold
     assert rows["random"][2].startswith("+0.00 ± ") and "**" not in rows["random"][2]  # inside: plain
@@ -136,6 +190,7 @@ def test_noise_sentence_when_nothing_is_outside(reproduce) -> None:
 
 # --- rows, budgets, job order ---------------------------------------------------------------------------------
 
+
 def test_rows_and_references(reproduce) -> None:
     assert [r.label for r in reproduce.ROWS] == ROW_LABELS
     assert {ref for ref, _ in reproduce.REFERENCES} == {"darts 1-bit", "dcp-nas"}
@@ -157,7 +212,7 @@ def test_every_row_of_every_budget_is_a_valid_config(reproduce, budget) -> None:
     for row in reproduce.ROWS:
         cfg = reproduce.resolved_config(row.method, b.overrides(row, 3), 1)  # unknown keys / options would raise
         assert cfg.seed == 3 and cfg.space.policy == "strict" and cfg.search.method == row.method
-        assert cfg.search.binary == ("search.binary=true" in row.overrides)
+        assert bool(cfg.search.binary) == ("search.binary=true" in row.overrides)
         assert cfg.train.loss.kind == ("cp" if row.label == "cp-nas + CP loss" else "ce")
         if row.epoch_based:
             assert cfg.search.epochs == b.search_epochs
@@ -181,11 +236,26 @@ def test_longest_runs_are_submitted_first(reproduce) -> None:
 
 # --- a tiny real reproduction ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def finished(reproduce, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reproduce")
-    argv = ["--quick", "--seeds", "0", "1", "--only", "darts 1-bit", "random", "--jobs", "1", "--work-dir",
-            str(tmp / "runs"), "--out", str(tmp / "out"), *TINY]
+    argv = [
+        "--quick",
+        "--seeds",
+        "0",
+        "1",
+        "--only",
+        "darts 1-bit",
+        "random",
+        "--jobs",
+        "1",
+        "--work-dir",
+        str(tmp / "runs"),
+        "--out",
+        str(tmp / "out"),
+        *TINY,
+    ]
     assert reproduce.main(argv) == 0
     return tmp, argv, json.loads((tmp / "out.json").read_text())
 
@@ -202,7 +272,8 @@ def test_table_aggregates_every_seed_of_every_row(finished) -> None:
         assert 0.0 <= row["top1_mean"] <= 100.0 and row["search_cpu_seconds"] > 0 and row["params"] > 0
     random = result["table"][0]["paired"]["darts 1-bit"]
     assert random["seeds"] == [0, 1] and random["diffs"] == pytest.approx(
-        [a["top1"] - b["top1"] for a, b in zip(result["runs"]["random"], result["runs"]["darts 1-bit"], strict=True)])
+        [a["top1"] - b["top1"] for a, b in zip(result["runs"]["random"], result["runs"]["darts 1-bit"], strict=True)]
+    )
     assert (tmp / "out.png").stat().st_size > 0
     table = (tmp / "out.md").read_text()
     assert "| darts 1-bit |" in table and "| random |" in table and "2 seeds" in table
@@ -223,7 +294,7 @@ def test_budget_reaches_every_run(finished) -> None:
 
 def test_a_second_call_reads_finished_runs_back(reproduce, finished, monkeypatch) -> None:
     tmp, argv, first = finished
-    from binas import pipeline
+    from binas.workflows import run as pipeline
 
     def no_new_runs(*args, **kwargs):
         raise AssertionError("a finished run was run again")
@@ -236,10 +307,10 @@ def test_a_second_call_reads_finished_runs_back(reproduce, finished, monkeypatch
 
 def test_a_finished_run_of_another_config_is_not_mixed_in(reproduce, finished, monkeypatch, capsys) -> None:
     tmp, argv, _ = finished
-    from binas import pipeline
+    from binas.workflows import run as pipeline
 
     monkeypatch.setattr(pipeline, "run", lambda *a, **k: pytest.fail("a finished run was overwritten"))
-    other = [*argv[:argv.index("--out")], "--out", str(tmp / "other"), *TINY, "--set", "train.epochs=2"]
+    other = [*argv[: argv.index("--out")], "--out", str(tmp / "other"), *TINY, "--set", "train.epochs=2"]
     assert reproduce.main(other) == 1
     err = capsys.readouterr().err
     assert "FAILED" in err and "another config" in err and "train.epochs" in err

@@ -1,4 +1,5 @@
-"""benchmarks/search_cost.py: parts (c) and (d) in --quick mode, the part selection and the results merge."""
+"""benchmarks/search_cost.py (and its modules search_cost_*.py): parts (c) and (d) in --quick mode, the part
+selection, the results merge, and the settings read from the library."""
 
 from __future__ import annotations
 
@@ -43,8 +44,14 @@ def quick_cd(bench, tmp_path_factory):
 
 def test_merge_keeps_the_parts_not_run(quick_cd):
     result, _ = quick_cd
-    for key in ("machine", "quick", "repeats", "step_cifar_search_size", "epoch_digits_defaults",
-                "epoch_ratio_to_darts"):
+    for key in (
+        "machine",
+        "quick",
+        "repeats",
+        "step_cifar_search_size",
+        "epoch_digits_defaults",
+        "epoch_ratio_to_darts",
+    ):
         assert result[key] == EARLIER[key], key
     assert "stale" not in result["methods"]  # a part that is run is replaced, not merged key by key
 
@@ -88,7 +95,8 @@ def test_scaling_tables_have_three_points_per_factor(quick_cd):
                 assert r["batches_timed"] == part["batches_timed"]
                 assert r["seconds_per_epoch"] == pytest.approx(r["seconds_per_batch"] * r["epoch_batches"])
                 assert r["ratio_to_darts"] == pytest.approx(
-                    r["seconds_per_epoch"] / row["results"]["darts"]["seconds_per_epoch"])
+                    r["seconds_per_epoch"] / row["results"]["darts"]["seconds_per_epoch"]
+                )
     # The base point is measured once and shared by the three tables.
     bases = [next(row for row in rows if row["base"]) for rows in part["tables"].values()]
     assert all(b["results"] == bases[0]["results"] for b in bases)
@@ -111,12 +119,39 @@ def test_parts_are_parsed_strictly(bench):
             bench.parse_parts(bad)
 
 
-def test_scaling_points_vary_one_factor_and_hold_the_base_once(bench):
-    points = bench.scaling_points(bench.SCALING_BASE, bench.SCALING_FACTORS)
-    assert len(points) == 1 + sum(len(v) - 1 for v in bench.SCALING_FACTORS.values())
-    assert points.count(bench.SCALING_BASE) == 1
+@pytest.mark.parametrize("quick", [False, True])
+def test_scaling_points_vary_one_factor_and_hold_the_base_once(bench, quick):
+    base = bench.scaling.scaling_base(quick)
+    factors = bench.scaling.scaling_factors(base, quick)
+    for factor, values in factors.items():
+        assert len(values) >= 3 and base[factor] in values, factor
+    points = bench.scaling.scaling_points(base, factors)
+    assert len(points) == 1 + sum(len(v) - 1 for v in factors.values())
+    assert points.count(base) == 1
     for p in points:
-        assert sum(p[k] != bench.SCALING_BASE[k] for k in bench.SCALING_BASE) <= 1
+        assert sum(p[k] != base[k] for k in base) <= 1
+
+
+def test_settings_come_from_the_library(bench):
+    """The base point is `binas search`'s defaults, the largest point and the step size the DARTS CIFAR-10
+    search preset, PC-DARTS's K its preset's, and the sampling methods are registered."""
+    from binas.config.schema import RunConfig
+    from binas.strategies.darts import PCDartsOptions
+
+    defaults = RunConfig()
+    base = bench.scaling.scaling_base(False)
+    assert (base["layers"], base["channels"], base["batch_size"]) == (
+        defaults.space.layers,
+        defaults.space.channels,
+        defaults.search.batch_size,
+    )
+    cifar = bench.step.cifar_search()
+    factors = bench.scaling.scaling_factors(base, False)
+    assert max(factors["layers"]) == cifar.space.layers and max(factors["channels"]) == cifar.space.channels
+    assert cifar.space.policy == "released"  # DCP-NAS's Child is 1-bit at (a)'s size
+    assert bench.step.pc_darts_options()["partial_channels"] == PCDartsOptions().partial_channels
+    assert set(bench.methods.SAMPLING_METHODS) <= set(STRATEGIES.names())
+    assert set(bench.methods.EPOCH_MEANING) == set(STRATEGIES.names())
 
 
 def test_a_broken_results_file_is_not_overwritten(bench, tmp_path):

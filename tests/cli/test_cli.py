@@ -9,8 +9,20 @@ import pytest
 from binas.cli.main import EXIT_USAGE, main
 from binas.genotype import Genotype
 
-TINY = ["--set", "data.image_size=8", "--set", "data.max_train_samples=64", "--set", "space.channels=4",
-        "--set", "space.layers=3", "--set", "search.batch_size=32", "--set", "num_threads=1"]
+TINY = [
+    "--set",
+    "data.image_size=8",
+    "--set",
+    "data.max_train_samples=64",
+    "--set",
+    "space.channels=4",
+    "--set",
+    "space.layers=3",
+    "--set",
+    "search.batch_size=32",
+    "--set",
+    "num_threads=1",
+]
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -20,8 +32,20 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_search_darts_writes_genotype_and_metrics(tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "search", "--method", "darts", "--epochs", "1", "--out", str(tmp_path),
-                           "--device", "cpu", "--quiet", *TINY)
+    code, out, _ = run_cli(
+        capsys,
+        "search",
+        "--method",
+        "darts",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--quiet",
+        *TINY,
+    )
     assert code == 0
     assert Genotype.load(tmp_path / "genotype.json")
     assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 1
@@ -43,8 +67,7 @@ def test_profile_json_has_the_documented_keys(capsys):
 
 
 def test_profile_binary_table(capsys):
-    code, out, _ = run_cli(capsys, "profile", "darts-v2", "--policy", "strict", "--channels", "8",
-                           "--layers", "3")
+    code, out, _ = run_cli(capsys, "profile", "darts-v2", "--policy", "strict", "--channels", "8", "--layers", "3")
     assert code == 0 and "BOPs" in out and "Mbit" in out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from binas.cli.main import EXIT_USAGE, main
-from binas.reporting import SUMMARY_KEYS, load_summary
+from binas.workflows.compare import SUMMARY_KEYS, load_summary
 from tests.plots.test_plots import fake_search_dir
 
 
@@ -22,8 +22,19 @@ def make_run(path, **summary):
 
 
 def test_compare_markdown_and_csv(tmp_path, capsys):
-    a = make_run(tmp_path / "a", method="dcp-nas", dataset="digits", archid="abc", top1=91.234, top5=99.0,
-                 params=123456, ops=2.5e6, memory_mbit=0.5, search_seconds=10.0, train_seconds=20.0)
+    a = make_run(
+        tmp_path / "a",
+        method="dcp-nas",
+        dataset="digits",
+        archid="abc",
+        top1=91.234,
+        top5=99.0,
+        params=123456,
+        ops=2.5e6,
+        memory_mbit=0.5,
+        search_seconds=10.0,
+        train_seconds=20.0,
+    )
     b = make_run(tmp_path / "b", method="darts", dataset="digits", archid="def", top1=None)
     code, out, _ = run_cli(capsys, "compare", a, b)
     lines = out.strip().splitlines()
@@ -38,8 +49,13 @@ def test_compare_markdown_and_csv(tmp_path, capsys):
 def test_compare_reads_a_search_only_directory(tmp_path):
     fake_search_dir(tmp_path)
     (tmp_path / "search_summary.json").write_text(json.dumps({"method": "darts", "archid": "x", "search_seconds": 3}))
-    assert load_summary(tmp_path) == {"run": tmp_path.name, "method": "darts", "archid": "x",
-                                      "search_seconds": 3, "dataset": None}
+    assert load_summary(tmp_path) == {
+        "run": tmp_path.name,
+        "method": "darts",
+        "archid": "x",
+        "search_seconds": 3,
+        "dataset": None,
+    }
 
 
 def test_compare_errors_are_one_line(tmp_path, capsys):

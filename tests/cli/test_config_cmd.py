@@ -40,12 +40,15 @@ def test_show_unknown_preset_is_one_line(capsys):
     assert code == EXIT_USAGE and "no preset named" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize(("yaml_text", "message"), [
-    ("search:\n  epochs: [1\n", "invalid YAML"),
-    ("search:\n  epoch: 3\n", "unknown key 'search.epoch' (did you mean 'epochs'?)"),
-    ("search:\n  epochs: many\n", "search.epochs: expected an int"),
-    ("data:\n  name: digits\ndata:\n  name: cifar10\n", "duplicate key"),
-])
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("search:\n  epochs: [1\n", "invalid YAML"),
+        ("search:\n  epoch: 3\n", "unknown key 'search.epoch' (did you mean 'epochs'?)"),
+        ("search:\n  epochs: many\n", "search.epochs: expected an int"),
+        ("data:\n  name: digits\ndata:\n  name: cifar10\n", "duplicate key"),
+    ],
+)
 def test_bad_config_files_are_one_line_errors(tmp_path, capsys, yaml_text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml_text)

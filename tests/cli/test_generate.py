@@ -7,14 +7,15 @@ import json
 
 import pytest
 
-from binas import api
 from binas.cli.main import EXIT_USAGE, main
 from binas.config.io import dump_yaml
+from binas.engine.rundir import load_run_config
 from binas.generation.mobile_costs import mobile_costs
 from binas.genotype import Genotype
+from binas.genotype.mobilenet import MobileGenotype
 from binas.quant.policy import BinarizationPolicy
 from binas.space.mobilenet import MobileNetConfig
-from binas.space.mobilenet_genotype import MobileGenotype
+from binas.workflows import search as api
 from tests.conftest import tiny_run_config
 
 TINY_MOBILE = MobileNetConfig(width_mult=0.25, depth=1)
@@ -29,7 +30,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def darts_run(tmp_path_factory):
     """A 1-bit DDPNAS search on the tiny DARTS space, stopped after its first pruning cycle."""
-    cfg = tiny_run_config("ddpnas", binary=True, rounds_per_prune=1, max_epochs=8)
+    cfg = tiny_run_config("ddpnas", binary=True, rounds_per_prune=1, epochs=8)
     path = tmp_path_factory.mktemp("darts")
     api.search(cfg, path, progress=False)
     return path
@@ -38,7 +39,7 @@ def darts_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mobile_run(tmp_path_factory):
     """A real DDPNAS search on the tiny mobile space, stopped after its first pruning cycle."""
-    cfg = tiny_run_config("ddpnas", rounds_per_prune=1, max_epochs=7)
+    cfg = tiny_run_config("ddpnas", rounds_per_prune=1, epochs=7)
     cfg = dataclasses.replace(cfg, space=dataclasses.replace(cfg.space, kind="mobilenet", mobilenet=TINY_MOBILE))
     path = tmp_path_factory.mktemp("mobile")
     api.search(cfg, path, progress=False)
@@ -54,8 +55,9 @@ def _flops_range() -> tuple[float, float]:
 def test_mobile_three_flops_budgets(mobile_run, capsys):
     lo, hi = _flops_range()
     budgets = [lo * 1.02, (lo + hi) / 2, hi * 1.1]
-    code, out, err = run_cli(capsys, "generate", str(mobile_run), "--flops", *[f"{b / 1e3:.3f}K" for b in budgets],
-                             "--quiet")
+    code, out, err = run_cli(
+        capsys, "generate", str(mobile_run), "--flops", *[f"{b / 1e3:.3f}K" for b in budgets], "--quiet"
+    )
     assert code == 0, err
     networks = json.loads((mobile_run / "generated.json").read_text())["networks"]
     assert len(networks) == 3 and "| network |" in out
@@ -72,8 +74,18 @@ def test_mobile_latency_budget_uses_the_measured_table(mobile_run, tmp_path, cap
     code, out, _ = run_cli(capsys, "latency-table", str(mobile_run), "--out", str(table), "--repeats", "1", "--quiet")
     assert code == 0 and "entries" in out and table.is_file()
     entries = json.loads(table.read_text())["entries"]
-    code, _, err = run_cli(capsys, "generate", str(mobile_run), "--latency-ms", "1000", "--params", "10M",
-                           "--latency-table", str(table), "--quiet")
+    code, _, err = run_cli(
+        capsys,
+        "generate",
+        str(mobile_run),
+        "--latency-ms",
+        "1000",
+        "--params",
+        "10M",
+        "--latency-table",
+        str(table),
+        "--quiet",
+    )
     assert code == 0, err
     assert json.loads(table.read_text())["entries"] == entries  # reused, not re-measured
     labels = [n["label"] for n in json.loads((mobile_run / "generated.json").read_text())["networks"]]
@@ -103,15 +115,18 @@ def test_generation_falls_back_to_the_checkpoint(darts_run, tmp_path, capsys):
     assert code == 0, err
 
 
-@pytest.mark.parametrize("space, argv, message", [
-    ("mobile", ["--flops", "1K"], "no network fits the budget"),
-    ("mobile", [], "needs a budget"),
-    ("mobile", ["--flops", "1G", "--height", "2"], "--height applies to the DARTS space"),
-    ("mobile", ["--flops", "lots"], "cannot read budget 'lots'"),
-    ("darts", ["--params", "10", "--non-param", "2"], "no DARTS cell"),
-    ("darts", ["--non-param", "9"], "0..8"),
-    ("darts", ["--latency-table", "x.json"], "--latency-table applies to the mobilenet space"),
-])
+@pytest.mark.parametrize(
+    "space, argv, message",
+    [
+        ("mobile", ["--flops", "1K"], "no network fits the budget"),
+        ("mobile", [], "needs a budget"),
+        ("mobile", ["--flops", "1G", "--height", "2"], "--height applies to the DARTS space"),
+        ("mobile", ["--flops", "lots"], "cannot read budget 'lots'"),
+        ("darts", ["--params", "10", "--non-param", "2"], "no DARTS cell"),
+        ("darts", ["--non-param", "9"], "0..8"),
+        ("darts", ["--latency-table", "x.json"], "--latency-table applies to the mobilenet space"),
+    ],
+)
 def test_bad_requests_are_one_line_and_exit_2(space, argv, message, darts_run, mobile_run, capsys):
     run = mobile_run if space == "mobile" else darts_run
     code, _, err = run_cli(capsys, "generate", str(run), *argv, "--quiet")
@@ -122,9 +137,11 @@ def test_bad_requests_are_one_line_and_exit_2(space, argv, message, darts_run, m
 def test_other_methods_and_missing_dirs_are_refused(darts_run, tmp_path, capsys):
     other = tmp_path / "darts-run"
     other.mkdir()
-    cfg = api.load_run_config(darts_run)
-    dump_yaml(dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, method="darts", options={})),
-              other / "config.yaml")
+    cfg = load_run_config(darts_run)
+    dump_yaml(
+        dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, method="darts", options={})),
+        other / "config.yaml",
+    )
     for run, message in ((other, "is a 'darts' search"), (tmp_path / "nope", "not found")):
         code, _, err = run_cli(capsys, "generate", str(run), "--flops", "1M")
         assert code == EXIT_USAGE and message in err and len(err.strip().splitlines()) == 1

@@ -22,8 +22,7 @@ def profile(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, float]:
 
 def expected(genotype: str, family: str, weight_quantizer: str) -> dict[str, int | float | str]:
     policy = BinarizationPolicy.released(weight_quantizer=weight_quantizer)
-    return profile_genotype(genotype, dataset="imagenet", family=family, policy=policy, channels=8,
-                            layers=3).to_dict()
+    return profile_genotype(genotype, dataset="imagenet", family=family, policy=policy, channels=8, layers=3).to_dict()
 
 
 def test_dcp_nas_l_profiles_as_released_by_default(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,8 +14,23 @@ from binas.config.io import dump_yaml
 from binas.config.schema import DataConfig, RunConfig, SpaceConfig
 from binas.genotype import get_genotype
 
-TINY = ["--device", "cpu", "--epochs", "1", "--channels", "4", "--layers", "3", "--set", "data.image_size=8",
-        "--set", "data.max_train_samples=64", "--set", "num_threads=1", "--quiet"]
+TINY = [
+    "--device",
+    "cpu",
+    "--epochs",
+    "1",
+    "--channels",
+    "4",
+    "--layers",
+    "3",
+    "--set",
+    "data.image_size=8",
+    "--set",
+    "data.max_train_samples=64",
+    "--set",
+    "num_threads=1",
+    "--quiet",
+]
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -49,12 +64,12 @@ def test_eval_table_and_json(trained, capsys):
 
 
 def test_export_formats(trained, tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "export", trained, "--format", "packed", "--out", str(tmp_path / "m.bin"),
-                           "--json")
+    code, out, _ = run_cli(capsys, "export", trained, "--format", "packed", "--out", str(tmp_path / "m.bin"), "--json")
     report = json.loads(out)
     assert code == 0 and report["file_bytes"] == (tmp_path / "m.bin").stat().st_size
-    assert report["estimate_mbit"] == pytest.approx(report["binary_weight_bits"] / 1e6 + report["scale_bits"] / 1e6
-                                                    + report["real_param_bits"] / 1e6)
+    assert report["estimate_mbit"] == pytest.approx(
+        report["binary_weight_bits"] / 1e6 + report["scale_bits"] / 1e6 + report["real_param_bits"] / 1e6
+    )
     code, out, _ = run_cli(capsys, "eval", str(tmp_path / "m.bin"), "--json", "--quiet")  # the deployed form
     assert code == 0 and json.loads(out)["samples"] > 0 and json.loads(out)["bops"] > 0
     code, out, _ = run_cli(capsys, "export", trained, "--quiet")
@@ -83,13 +98,16 @@ def test_bad_checkpoints_are_one_line_errors(trained, tmp_path, capsys):
     assert code == EXIT_USAGE and "checkpoint.pt" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train"], "give a genotype"),
-    (["train", "darts-v2", "--resume", "x"], "not both"),
-    (["train", "nosuch-genotype", "--epochs", "1"], "cannot read genotype"),
-    (["train", "darts-v2", "--set", "train.optim.name=lion"], "train.optim.name"),
-    (["train", "darts-v2", "--set", "train.batch_size=0"], "train"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train"], "give a genotype"),
+        (["train", "darts-v2", "--resume", "x"], "not both"),
+        (["train", "nosuch-genotype", "--epochs", "1"], "cannot read genotype"),
+        (["train", "darts-v2", "--set", "train.optim.name=lion"], "train.optim.name"),
+        (["train", "darts-v2", "--set", "train.batch_size=0"], "train"),
+    ],
+)
 def test_train_input_errors(argv, message, capsys, tmp_path):
     code, _, err = run_cli(capsys, *argv, "--out", str(tmp_path))
     assert code == EXIT_USAGE and message in err
@@ -98,12 +116,30 @@ def test_train_input_errors(argv, message, capsys, tmp_path):
 def test_a_search_run_directory_lends_its_data_and_space(tmp_path, capsys):
     search = tmp_path / "search"
     search.mkdir()
-    dump_yaml(RunConfig(data=DataConfig(image_size=8, max_train_samples=64), space=SpaceConfig(family="dcp")),
-              search / "config.yaml")
+    dump_yaml(
+        RunConfig(data=DataConfig(image_size=8, max_train_samples=64), space=SpaceConfig(family="dcp")),
+        search / "config.yaml",
+    )
     get_genotype("darts-v1").save(search / "genotype.json")
-    code, _, _ = run_cli(capsys, "train", str(search), "--out", str(tmp_path / "out"), "--device", "cpu",
-                         "--epochs", "1", "--channels", "4", "--layers", "3", "--set", "num_threads=1", "--quiet",
-                         "--one-step")
+    code, _, _ = run_cli(
+        capsys,
+        "train",
+        str(search),
+        "--out",
+        str(tmp_path / "out"),
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--set",
+        "num_threads=1",
+        "--quiet",
+        "--one-step",
+    )
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert code == 0 and summary["network"]["family"] == "dcp" and summary["network"]["image_size"] == 8
     assert list(summary["phases"]) == ["train"]

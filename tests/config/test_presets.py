@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from binas.api import resolve_search_options
 from binas.config.io import from_dict, load_yaml
 from binas.config.preset_files import copy_preset, get_preset, list_presets, resolve_config_path
 from binas.config.schema import RunConfig
 from binas.errors import ConfigError
-from binas.strategies import STRATEGIES
+from binas.strategies import STRATEGIES, resolve_method_options
 
-EXPECTED = {"darts_cifar10_search", "pcdarts_cifar10_search", "dcpnas_cifar10_search", "cpnas_cifar10_search",
-            "ddpnas_cifar10_search", "dcpnas_l_imagenet_train", "digits_default"}
+EXPECTED = {
+    "darts_cifar10_search",
+    "pcdarts_cifar10_search",
+    "dcpnas_cifar10_search",
+    "cpnas_cifar10_search",
+    "ddpnas_cifar10_search",
+    "dcpnas_l_imagenet_train",
+    "digits_default",
+}
 
 
 def test_every_expected_preset_is_shipped_with_a_description():
@@ -24,9 +32,11 @@ def test_every_expected_preset_is_shipped_with_a_description():
 @pytest.mark.parametrize("preset", list_presets(), ids=lambda p: p.name)
 def test_preset_loads_strictly_and_its_options_validate(preset):
     cfg = from_dict(RunConfig, load_yaml(preset.path))
-    if cfg.search.method in STRATEGIES:
-        resolved, _ = resolve_search_options(cfg)
-        assert set(cfg.search.options) <= set(resolved.search.options)
+    resolved = resolve_method_options(cfg)  # an unregistered method, a bad option or an unused key fails here
+    options = resolved.search.options
+    assert isinstance(options, STRATEGIES.get(cfg.search.method).Config)
+    assert set(cfg.search.options) <= {f.name for f in dataclasses.fields(options)}
+    assert resolve_method_options(resolved) is resolved  # typed once: a second call is a no-op
 
 
 def test_digits_default_is_the_schema_default_spelled_out():

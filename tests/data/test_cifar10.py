@@ -28,9 +28,7 @@ def test_pixel_layout_and_normalisation(cifar_root: Path) -> None:
     # row layout: 1024 red values (row-major 32×32), then green, then blue
     red_pixel_0_1 = raw[b"data"][2, 1] / 255.0
     blue_pixel_31_31 = raw[b"data"][2, 3071] / 255.0
-    assert test.images[2, 0, 0, 1].item() == pytest.approx(
-        (red_pixel_0_1 - CIFAR10_MEAN[0]) / CIFAR10_STD[0], abs=1e-5
-    )
+    assert test.images[2, 0, 0, 1].item() == pytest.approx((red_pixel_0_1 - CIFAR10_MEAN[0]) / CIFAR10_STD[0], abs=1e-5)
     assert test.images[2, 2, 31, 31].item() == pytest.approx(
         (blue_pixel_31_31 - CIFAR10_MEAN[2]) / CIFAR10_STD[2], abs=1e-5
     )

@@ -45,9 +45,7 @@ def test_pixels_are_normalised_with_imagenet_stats(imagenet_root: Path) -> None:
     ds = load_dataset("imagenet", "test", data_dir=str(imagenet_root), image_size=8)
     assert len(ds) == 3 and ds.info.mean == IMAGENET_MEAN
     image, label = ds[int(np.flatnonzero(ds.labels.numpy() == 0)[0])]  # class "n01" = color index 1
-    expected = (torch.tensor([40, 100, 200]) / 255.0 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(
-        IMAGENET_STD
-    )
+    expected = (torch.tensor([40, 100, 200]) / 255.0 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
     # PNG is lossless and the image is one flat color, so resize + crop keep it exactly.
     assert torch.allclose(image.mean(dim=(1, 2)), expected, atol=1e-5)
 

@@ -39,9 +39,7 @@ def test_split_is_deterministic_disjoint_and_complete() -> None:
     ds = _indexed(101)
     train, val = split_train_val(ds, 0.5, seed=3)
     assert len(train) == 50 and len(val) == 51
-    assert set(train.indices).isdisjoint(val.indices) and set(train.indices) | set(val.indices) == set(
-        range(101)
-    )
+    assert set(train.indices).isdisjoint(val.indices) and set(train.indices) | set(val.indices) == set(range(101))
     again, _ = split_train_val(ds, 0.5, seed=3)
     other, _ = split_train_val(ds, 0.5, seed=4)
     assert train.indices == again.indices and train.indices != other.indices

@@ -18,9 +18,18 @@ def test_configurable_and_deterministic() -> None:
 
 
 def test_registered_splits_differ() -> None:
-    train, test = load_dataset("synthetic", "train"), load_dataset("synthetic", "test", image_size=8)
-    assert train.images.shape[1:] == (3, 16, 16) and test.images.shape[1:] == (3, 8, 8)
-    assert len(train) > len(test)
+    train, test = load_dataset("synthetic", "train"), load_dataset("synthetic", "test")
+    assert train.images.shape[1:] == test.images.shape[1:] == (3, 16, 16) and len(train) > len(test)
+    assert load_dataset("synthetic", "test", image_size=8).images.shape[1:] == (3, 8, 8)
+    # the registered test split is make_synthetic's test stream, not its train stream cut to size ...
+    n = len(test)
+    assert torch.equal(test.images, make_synthetic(n, split="test").images)
+    assert not torch.equal(test.images, make_synthetic(n, split="train").images)
+    # ... and the two streams share no sample, not even at equal sizes
+    same_size_train = make_synthetic(n, split="train")
+    for images in (train.images, same_size_train.images):
+        assert torch.cdist(test.images.flatten(1), images.flatten(1)).min() > 1.0
+    assert not torch.equal(test.labels, same_size_train.labels)
 
 
 def test_tiny_net_can_fit() -> None:

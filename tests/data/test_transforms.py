@@ -8,10 +8,7 @@ from binas.data import cutout, random_crop_flip
 
 
 def _ramp(batch: int = 1, channels: int = 2, size: int = 5) -> torch.Tensor:
-    return (
-        torch.arange(batch * channels * size * size, dtype=torch.float32).view(batch, channels, size, size)
-        + 1
-    )
+    return torch.arange(batch * channels * size * size, dtype=torch.float32).view(batch, channels, size, size) + 1
 
 
 def test_flip_only_reverses_columns() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
-from binas import api
 from binas.engine.loop import EpochLoop
 from binas.engine.runtime import cleanup_distributed, setup_runtime
 from binas.engine.searcher import run_search
+from binas.workflows import search as api
 from tests.conftest import tiny_run_config
 from tests.distributed.helpers import WORLD_SIZE, as_rank, spawn
 
@@ -23,13 +24,20 @@ def search_worker(rank: int, port: int, out_dir: str) -> None:
         result = run_search(strategy, Path(out_dir) / "run", progress=False)
         loop = EpochLoop(runtime, 0, 8, progress=False)
         first = next(iter(loop.batches(strategy.ctx.train_data, stream="probe")))[0]
-        torch.save({"alpha": strategy.arch.state_dict(), "genotype": result.genotype.to_dict(),
-                    "weights": strategy.supernet.state_dict(), "batch": first.shape[0]},
-                   Path(out_dir) / f"rank{rank}.pt")
+        torch.save(
+            {
+                "alpha": strategy.arch.state_dict(),
+                "genotype": result.genotype.to_dict(),
+                "weights": strategy.supernet.state_dict(),
+                "batch": first.shape[0],
+            },
+            Path(out_dir) / f"rank{rank}.pt",
+        )
     finally:
         cleanup_distributed()
 
 
+@pytest.mark.slow
 def test_darts_search_in_two_processes_keeps_ranks_identical(tmp_path):
     spawn(search_worker, str(tmp_path))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD_SIZE))

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 import binas
-from binas.engine.checkpoint import (
+from binas.errors import CheckpointError
+from binas.storage.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     capture_rng_state,
@@ -22,7 +23,6 @@ from binas.engine.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from binas.errors import CheckpointError
 
 
 def tiny_payload() -> dict:
@@ -171,9 +171,7 @@ def test_pickled_module_is_refused(tmp_path: Path) -> None:
 
 def test_wrong_kind(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "c.pt", {"x": 1}, kind="search")
-    assert load_error(path, kind="train") == (
-        f"{path} is a 'search' checkpoint, expected a 'train' checkpoint"
-    )
+    assert load_error(path, kind="train") == (f"{path} is a 'search' checkpoint, expected a 'train' checkpoint")
 
 
 def test_newer_and_invalid_versions(tmp_path: Path) -> None:
@@ -232,13 +230,11 @@ def test_malformed_rng_state() -> None:
         restore_rng_state(state)
 
 
-def test_cuda_rng_state_skipped_without_cuda(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_cuda_rng_state_skipped_without_cuda(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     state = capture_rng_state()
     state["cuda"] = [torch.zeros(16, dtype=torch.uint8)]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="binas.engine.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="binas.storage.checkpoint"):
         restore_rng_state(state)
     assert "CUDA RNG" in caplog.text
 

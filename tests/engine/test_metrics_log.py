@@ -19,9 +19,7 @@ def test_lines_are_flushed_and_valid_json(tmp_path: Path) -> None:
     logger = MetricLogger(path)
     logger.log({"epoch": 0, "split": "train"}, loss=0.5)
     # readable before close: a killed run keeps what it logged
-    assert [json.loads(line) for line in path.read_text().splitlines()] == [
-        {"epoch": 0, "split": "train", "loss": 0.5}
-    ]
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"epoch": 0, "split": "train", "loss": 0.5}]
     logger.log(epoch=1, loss=torch.tensor(0.25), acc=np.float32(0.75), sizes=(1, 2), arr=np.arange(2))
     logger.close()
     assert read_metrics(path) == [

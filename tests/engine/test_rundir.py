@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from binas.engine.rundir import atomic_open, make_run_dir, to_jsonable, write_json
+from binas.engine.rundir import make_run_dir
 from binas.errors import BinasError
+from binas.storage.files import atomic_open, to_jsonable, write_json
 
 RUN_NAME = re.compile(r"^\d{8}-\d{6}-(?P<method>.+)-[0-9a-f]{6}$")
 

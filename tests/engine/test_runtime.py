@@ -17,7 +17,6 @@ from binas.engine.runtime import (
     barrier,
     broadcast_object,
     cleanup_distributed,
-    derive_seed,
     init_distributed,
     resolve_device,
     seed_everything,
@@ -25,6 +24,7 @@ from binas.engine.runtime import (
     setup_runtime,
 )
 from binas.errors import BinasError
+from binas.seeds import derive_seed
 
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 

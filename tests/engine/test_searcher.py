@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from binas import api
-from binas.engine.checkpoint import load_checkpoint
 from binas.engine.loop import EpochLoop, accuracy
 from binas.engine.metrics_log import read_metrics
 from binas.errors import CheckpointError, NonFiniteLossError
+from binas.storage.checkpoint import load_checkpoint
 from binas.strategies.darts import Darts
+from binas.workflows import search as api
 from tests.conftest import tiny_run_config
 
 

@@ -6,17 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from binas.engine.evaluator import ModelSpec, load_model, save_model
 from binas.errors import CheckpointError
 from binas.export import BinarySign, export_onnx, load_packed, save_packed, to_inference
 from binas.genotype import get_genotype
 from binas.metrics.complexity import profile_model
 from binas.nets import Network
+from binas.nets.model_file import ModelSpec, load_model, save_model
 from binas.quant.functional import hard_sign, mean_abs_scale, scaled_sign_ste
 from binas.quant.layers import QuantConv2d, quant_convs
 from binas.quant.policy import BinarizationPolicy
 
-onnx = pytest.importorskip("onnx")
 
 def test_mean_abs_forward_is_exactly_beta_sign():
     """The mean-|W| binarizer's forward must equal beta * sign(W) bit for bit (packing relies on it)."""
@@ -27,8 +26,19 @@ def test_mean_abs_forward_is_exactly_beta_sign():
 def trained_like(policy: BinarizationPolicy, seed: int = 0) -> tuple[Network, ModelSpec]:
     """A tiny network with non-trivial BatchNorm statistics (a few train-mode passes), in eval mode."""
     torch.manual_seed(seed)
-    spec = ModelSpec(get_genotype("darts-v2").to_dict(), 10, 3, 4, 3, "cifar", "darts",
-                     ModelSpec.policy_dict(policy), False, "synthetic", 8)
+    spec = ModelSpec(
+        get_genotype("darts-v2").to_dict(),
+        10,
+        3,
+        4,
+        3,
+        "cifar",
+        "darts",
+        ModelSpec.policy_dict(policy),
+        False,
+        "synthetic",
+        8,
+    )
     net = spec.build()
     with torch.no_grad():
         for _ in range(3):
@@ -43,7 +53,8 @@ def test_inference_copy_is_exact(policy, weights):
     copy = to_inference(net)
     assert not any(isinstance(m, QuantConv2d) for m in copy.modules())
     assert sum(isinstance(m, BinarySign) for m in copy.modules()) == sum(
-        c.binary_activations for c in net.modules() if isinstance(c, QuantConv2d))
+        c.binary_activations for c in net.modules() if isinstance(c, QuantConv2d)
+    )
     x = torch.randn(5, 3, 8, 8)
     with torch.no_grad():
         assert torch.equal(copy(x), net(x))
@@ -99,6 +110,7 @@ def _constant_magnitude_per_channel(w: np.ndarray) -> bool:
 
 
 def test_onnx_graph_has_sign_ops_and_folded_binary_weights(tmp_path):
+    onnx = pytest.importorskip("onnx")
     net, _ = trained_like(BinarizationPolicy.strict())
     path = export_onnx(net, tmp_path / "m.onnx", (1, 3, 8, 8))
     model = onnx.load(str(path))
@@ -115,6 +127,7 @@ def test_onnx_graph_has_sign_ops_and_folded_binary_weights(tmp_path):
 
 def test_onnx_graph_computes_the_network(tmp_path):
     """On a real-valued network (no sign ties to break differently) onnx's reference runtime agrees."""
+    onnx = pytest.importorskip("onnx")
     from onnx.reference import ReferenceEvaluator
 
     net, _ = trained_like(BinarizationPolicy.real())
@@ -123,3 +136,32 @@ def test_onnx_graph_computes_the_network(tmp_path):
     out = ReferenceEvaluator(onnx.load(str(path))).run(None, {"images": x.numpy()})[0]
     with torch.no_grad():
         np.testing.assert_allclose(out, net(x).numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize(("policy", "weights"), [("strict", "mean_abs"), ("released", "learned_scale")])
+def test_onnx_file_runs_in_onnxruntime_like_the_trained_network(tmp_path, policy, weights):
+    """A saved 1-bit network, reloaded and exported, gives the eval-mode PyTorch logits in onnxruntime.
+
+    float32 in both: a pre-sign value within rounding of 0 could flip one sign and break the tolerance; the
+    seeds are fixed and flip none (onnxruntime's CPU Conv has no float64 kernel to rule it out)."""
+    ort = pytest.importorskip("onnxruntime")
+    net, spec = trained_like(BinarizationPolicy.preset(policy, weight_quantizer=weights), seed=2)
+    save_model(tmp_path / "model.pt", spec, net)
+    trained, _, _ = load_model(tmp_path / "model.pt")
+    trained.eval()
+    path = export_onnx(trained, tmp_path / "m.onnx", (1, 3, 8, 8))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["images"] and session.get_inputs()[0].shape[0] == "batch"
+
+    torch.manual_seed(3)
+    x = torch.randn(16, 3, 8, 8)  # batch 16 through a graph traced with batch 1
+    with torch.no_grad():
+        expected = trained(x)
+
+    (logits,) = session.run(None, {"images": x.numpy()})
+    got = torch.from_numpy(logits)
+    assert got.shape == (16, 10)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(got.argmax(1), expected.argmax(1))  # top-1 agreement: 16/16

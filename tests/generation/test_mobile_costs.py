@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from binas.generation.mobile_costs import mobile_costs
+from binas.genotype.mobilenet import MobileGenotype
 from binas.metrics.complexity import profile_model
+from binas.nets.mobilenet import MobileNetwork
 from binas.quant.policy import BinarizationPolicy
-from binas.space.mobilenet import MobileNetConfig, MobileNetwork
-from binas.space.mobilenet_genotype import MobileGenotype
+from binas.space.mobilenet import MobileNetConfig
 
 TINY = MobileNetConfig(width_mult=0.25, depth=2)
 

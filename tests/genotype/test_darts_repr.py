@@ -62,8 +62,7 @@ PWNED = "binas_genotype_pwned"
 MALICIOUS = [
     "__import__('os').system('x')",
     f"__import__('os').system('touch {PWNED}')",
-    f"Genotype(normal=__import__('os').system('touch {PWNED}'), normal_concat=[2], reduce=[], "
-    "reduce_concat=[2])",
+    f"Genotype(normal=__import__('os').system('touch {PWNED}'), normal_concat=[2], reduce=[], reduce_concat=[2])",
     DARTS_V2_TEXT.replace("[2, 3, 4, 5]", "[2, 3, 4, __import__('os').getpid()]", 1),
     DARTS_V2_TEXT.replace("('dil_conv_3x3', 2)", "('dil_conv_3x3', (lambda: 2)())"),
     DARTS_V2_TEXT.replace("Genotype(", "genotypes.Genotype("),

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from binas.errors import GenotypeError
-from binas.genotype import Genotype, get_genotype, parse_genotype
+from binas.genotype import get_genotype, parse_genotype
 
 G = get_genotype("pc-darts")
 
 
 def test_zoo_name() -> None:
     assert parse_genotype("pc-darts") == G
-    assert Genotype.parse(" pc-darts ") == G
+    assert parse_genotype(" pc-darts ") == G
 
 
 def test_json_file_and_run_dir(tmp_path: Path) -> None:

@@ -47,8 +47,11 @@ def test_dcp_nas_l_is_flattened_in_node_order() -> None:
 
 def test_release_genotypes_carry_the_release_network() -> None:
     # utils/genotypes_m.py of YanjingLi0202/DCP-NAS; all three are trained with MConv (learned scale).
-    for name, release_name in [("dcp-nas-l", "DDPNAS_MCN_2"), ("dcp-nas-tangent-1", "Tangent_1"),
-                               ("dcp-nas-tangent-2", "Tangent_2")]:
+    for name, release_name in [
+        ("dcp-nas-l", "DDPNAS_MCN_2"),
+        ("dcp-nas-tangent-1", "Tangent_1"),
+        ("dcp-nas-tangent-2", "Tangent_2"),
+    ]:
         entry = get_entry(name)
         assert (entry.family, entry.weight_quantizer) == ("dcp", "learned_scale")
         assert (entry.imagenet_channels, entry.imagenet_layers) == (108, 10)

@@ -43,9 +43,7 @@ def conv_linear(act: str | None = None, weight: str | None = None) -> nn.Module:
         ("approx_sign", None, "lenient", CONV_MACS, 0, 32 * CONV_WEIGHTS),
     ],
 )
-def test_one_conv(
-    act: str | None, weight: str | None, convention: str, flops: int, bops: int, bits: int
-) -> None:
+def test_one_conv(act: str | None, weight: str | None, convention: str, flops: int, bops: int, bits: int) -> None:
     p = profile_model(one_conv(act, weight), (1, 3, 8, 8), bops_convention=convention)  # type: ignore[arg-type]
     assert (p.params, p.flops, p.bops) == (CONV_WEIGHTS, flops, bops)
     assert p.ops == pytest.approx(bops / 64 + flops)
@@ -69,8 +67,7 @@ def test_learned_scale_is_a_parameter_counted_at_32_bits_and_not_again() -> None
         ("approx_sign", "mean_abs", "strict", 40, 1728, 108 + 4 * 32 + 32 * (8 + 50)),
     ],
 )
-def test_conv_bn_linear(act: str | None, weight: str | None, convention: str, flops: int, bops: int,
-                        bits: int) -> None:
+def test_conv_bn_linear(act: str | None, weight: str | None, convention: str, flops: int, bops: int, bits: int) -> None:
     # conv: 4 * 4 * 4 * 3 * 9 = 1728 MACs, 108 weights; BN: 8 params, no MACs; Linear: 40 MACs, 50 params
     p = profile_model(conv_linear(act, weight), (1, 3, 8, 8), bops_convention=convention)  # type: ignore[arg-type]
     assert (p.params, p.flops, p.bops) == (108 + 8 + 50, flops, bops)

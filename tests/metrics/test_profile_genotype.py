@@ -16,8 +16,13 @@ DARTS_V2_CIFAR_PARAMS = 3349342
 
 def test_darts_v2_cifar_param_count_matches_darts() -> None:
     p = profile_genotype(
-        get_genotype("darts-v2"), dataset="cifar10", family="darts", policy=BinarizationPolicy.real(),
-        channels=36, layers=20, num_classes=10,
+        get_genotype("darts-v2"),
+        dataset="cifar10",
+        family="darts",
+        policy=BinarizationPolicy.real(),
+        channels=36,
+        layers=20,
+        num_classes=10,
     )
     assert p.params == DARTS_V2_CIFAR_PARAMS
     assert p.bops == 0 and p.ops == p.flops
@@ -33,9 +38,7 @@ def test_binary_policies_move_macs_to_bops(family: str) -> None:
     real = profile_genotype("darts-v2", family=family, policy="real", **TINY)
     released = profile_genotype("darts-v2", family=family, policy="released", **TINY)
     strict = profile_genotype("darts-v2", family=family, policy="strict", **TINY)
-    lenient = profile_genotype(
-        "darts-v2", family=family, policy="released", bops_convention="lenient", **TINY
-    )
+    lenient = profile_genotype("darts-v2", family=family, policy="released", bops_convention="lenient", **TINY)
     total = real.flops
     assert real.bops == 0
     for p in (released, strict, lenient):

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 import binas
-from binas.engine.evaluator import ModelSpec, save_model
 from binas.errors import ConfigError
 from binas.genotype import get_genotype
 from binas.nets.backbone import Backbone, backbone_from_checkpoint
+from binas.nets.model_file import ModelSpec, save_model
 from binas.quant.policy import BinarizationPolicy
 
 
@@ -40,8 +40,19 @@ def test_cifar_stem_strides_and_errors():
 
 
 def test_backbone_from_a_trained_checkpoint(tmp_path):
-    spec = ModelSpec(get_genotype("darts-v2").to_dict(), 10, 3, 4, 3, "imagenet", "darts",
-                     ModelSpec.policy_dict(BinarizationPolicy.released()), False, "synthetic", 32)
+    spec = ModelSpec(
+        get_genotype("darts-v2").to_dict(),
+        10,
+        3,
+        4,
+        3,
+        "imagenet",
+        "darts",
+        ModelSpec.policy_dict(BinarizationPolicy.released()),
+        False,
+        "synthetic",
+        32,
+    )
     model = spec.build()
     save_model(tmp_path / "model.pt", spec, model)
     net = backbone_from_checkpoint(tmp_path / "model.pt")
@@ -56,8 +67,9 @@ def test_reid_head_trains_on_the_backbone():
     torch.manual_seed(0)
     body = tiny(policy="released")
     ids, embed = 4, 16
-    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(body.out_channels[-1], embed),
-                         nn.BatchNorm1d(embed))
+    head = nn.Sequential(
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(body.out_channels[-1], embed), nn.BatchNorm1d(embed)
+    )
     classifier = nn.Linear(embed, ids)
     params = [*body.parameters(), *head.parameters(), *classifier.parameters()]
     opt = torch.optim.AdamW(params, lr=1e-2)
@@ -87,9 +99,15 @@ def test_torchvision_detection_head_when_available():
         def forward(self, x):
             return self.fpn(self.body(x))
 
-    model = FasterRCNN(WithFPN(tiny(), 16), num_classes=3, min_size=64, max_size=64,
-                       rpn_anchor_generator=torchvision.models.detection.anchor_utils.AnchorGenerator(
-                           ((16,), (32,), (64,)), ((1.0,),) * 3))
+    model = FasterRCNN(
+        WithFPN(tiny(), 16),
+        num_classes=3,
+        min_size=64,
+        max_size=64,
+        rpn_anchor_generator=torchvision.models.detection.anchor_utils.AnchorGenerator(
+            ((16,), (32,), (64,)), ((1.0,),) * 3
+        ),
+    )
     images = [torch.rand(3, 64, 64)]
     targets = [{"boxes": torch.tensor([[4.0, 4.0, 40.0, 40.0]]), "labels": torch.tensor([1])}]
     losses = model(images, targets)

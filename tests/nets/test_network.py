@@ -41,8 +41,11 @@ def test_binary_darts_family_adds_a_bn_per_conv_block(darts_v2_cifar: Network) -
     for policy in (BinarizationPolicy.released(), BinarizationPolicy.strict()):
         net = Network(genotype, num_classes=10, channels=36, layers=20, policy=policy)
         assert n_params(net) == DARTS_V2_CIFAR_BINARY_PARAMS
-        blocks = [m for m in net.modules() if isinstance(m, nn.Sequential) and any(
-            isinstance(c, QuantConv2d) and c.groups > 1 for c in m.children())]
+        blocks = [
+            m
+            for m in net.modules()
+            if isinstance(m, nn.Sequential) and any(isinstance(c, QuantConv2d) and c.groups > 1 for c in m.children())
+        ]
         extra = sum(2 * block[-2].in_channels for block in blocks)  # 2 C_in affine params per block
         assert n_params(net) - n_params(darts_v2_cifar) == extra > 0
 
@@ -61,7 +64,12 @@ def test_published_imagenet_and_pc_darts_param_counts() -> None:
 def test_tiny_network_forward_backward(genotype: str, family: str, policy: str, stem: str) -> None:
     torch.manual_seed(0)
     net = Network(
-        get_genotype(genotype), num_classes=7, channels=4, layers=3, stem=stem, family=family,
+        get_genotype(genotype),
+        num_classes=7,
+        channels=4,
+        layers=3,
+        stem=stem,
+        family=family,
         policy=BinarizationPolicy.preset(policy),
     )
     x = torch.randn(2, 3, 16, 16) if stem == "cifar" else torch.randn(2, 3, 32, 32)
@@ -74,8 +82,15 @@ def test_tiny_network_forward_backward(genotype: str, family: str, policy: str, 
 
 
 def test_stem_and_classifier_stay_real() -> None:
-    net = Network(get_genotype("dcp-nas-l"), num_classes=5, channels=4, layers=3, stem="imagenet",
-                  family="dcp", policy=BinarizationPolicy.strict())
+    net = Network(
+        get_genotype("dcp-nas-l"),
+        num_classes=5,
+        channels=4,
+        layers=3,
+        stem="imagenet",
+        family="dcp",
+        policy=BinarizationPolicy.strict(),
+    )
     for module in (net.stem, net.classifier):
         assert not any(isinstance(m, QuantConv2d) and m.binary_weights for m in module.modules())
     assert isinstance(net.classifier, nn.Linear)

@@ -33,8 +33,17 @@ RELEASED = ("dcp-nas-l", "dcp-nas-tangent-1", "dcp-nas-tangent-2")
 class RefMConv(nn.Module):
     """MConv: kernel 0.02 * sign(W) * |M| (M per output channel); `binary` signs the input first."""
 
-    def __init__(self, c_in: int, c_out: int, k: int, stride: int = 1, padding: int = 0, dilation: int = 1,
-                 groups: int = 1, binary: bool = False) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        k: int,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        groups: int = 1,
+        binary: bool = False,
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(c_out, c_in // groups, k, k))
         self.MFilters = nn.Parameter(torch.randn(c_out, 1, 1, 1))
@@ -50,8 +59,9 @@ class RefMConv(nn.Module):
 class RefReLUConvBN(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.op = nn.Sequential(nn.BatchNorm2d(c_in), RefMConv(c_in, c_out, 1),
-                                nn.BatchNorm2d(c_out, eps=0.001), nn.PReLU(c_out))
+        self.op = nn.Sequential(
+            nn.BatchNorm2d(c_in), RefMConv(c_in, c_out, 1), nn.BatchNorm2d(c_out, eps=0.001), nn.PReLU(c_out)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.op(x)
@@ -110,8 +120,7 @@ def ref_op(name: str, c: int, stride: int) -> nn.Module:
 
 
 class RefCell(nn.Module):
-    def __init__(self, genotype: Genotype, c_pp: int, c_p: int, c: int, reduction: bool,
-                 reduction_prev: bool) -> None:
+    def __init__(self, genotype: Genotype, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
         super().__init__()
         self.preprocess0 = RefFactorizedReduce(c_pp, c) if reduction_prev else RefReLUConvBN(c_pp, c)
         self.preprocess1 = RefReLUConvBN(c_p, c)
@@ -132,8 +141,11 @@ class RefNetworkImageNet(nn.Module):
     def __init__(self, c: int, num_classes: int, layers: int, genotype: Genotype) -> None:
         super().__init__()
         self.stem0 = nn.Sequential(
-            nn.Conv2d(3, c // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True),
-            nn.Conv2d(c // 2, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c),
+            nn.Conv2d(3, c // 2, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(c // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c // 2, c, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(c),
         )
         self.stem1 = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c))
         c_pp, c_p, c_cur, reduction_prev = c, c, c, True
@@ -163,8 +175,15 @@ C, LAYERS, CLASSES = 8, 3, 5
 def released_net(name: str = "dcp-nas-l") -> Network:
     entry = get_entry(name)
     policy = BinarizationPolicy.released(weight_quantizer=entry.weight_quantizer)
-    return Network(entry.genotype, num_classes=CLASSES, channels=C, layers=LAYERS, stem="imagenet",
-                   family=entry.family, policy=policy)
+    return Network(
+        entry.genotype,
+        num_classes=CLASSES,
+        channels=C,
+        layers=LAYERS,
+        stem="imagenet",
+        family=entry.family,
+        policy=policy,
+    )
 
 
 def randomize_(net: nn.Module) -> None:
@@ -228,16 +247,30 @@ def test_every_bn_eps_of_a_dcp_network() -> None:
             seen[eps] += 1
     # 3 stem BNs + per cell 2 in front of its preprocess convs (+ the FactorizedReduce skip ops' `pre`)
     assert seen[1e-5] >= 3 + 2 * LAYERS and seen[1e-3] > seen[1e-5]
-    darts = Network(get_genotype("dcp-nas-l"), num_classes=CLASSES, channels=C, layers=LAYERS, stem="imagenet",
-                    family="darts", policy=BinarizationPolicy.released())
+    darts = Network(
+        get_genotype("dcp-nas-l"),
+        num_classes=CLASSES,
+        channels=C,
+        layers=LAYERS,
+        stem="imagenet",
+        family="darts",
+        policy=BinarizationPolicy.released(),
+    )
     assert {m.eps for m in darts.modules() if isinstance(m, nn.BatchNorm2d)} == {1e-5}
 
 
 @pytest.mark.parametrize("family, rectified", [("dcp", True), ("darts", False)])
 def test_what_cell_zero_receives_from_the_imagenet_stem(family: str, rectified: bool) -> None:
     torch.manual_seed(0)
-    net = Network(get_genotype("dcp-nas-l"), num_classes=CLASSES, channels=C, layers=LAYERS, stem="imagenet",
-                  family=family, policy=BinarizationPolicy.released()).eval()
+    net = Network(
+        get_genotype("dcp-nas-l"),
+        num_classes=CLASSES,
+        channels=C,
+        layers=LAYERS,
+        stem="imagenet",
+        family=family,
+        policy=BinarizationPolicy.released(),
+    ).eval()
     got: list[tuple[Tensor, ...]] = []
     net.cells[0].register_forward_pre_hook(lambda _m, args: got.append(tuple(a.clone() for a in args[:2])))
     x = torch.randn(2, 3, 32, 32)
@@ -247,7 +280,7 @@ def test_what_cell_zero_receives_from_the_imagenet_stem(family: str, rectified: 
         assert isinstance(stem, ImageNetStem) and stem.rectify_s0 == rectified
         raw = stem.stem0(x)
         s1 = stem.stem1(raw)
-    (s0_in, s1_in), = got
+    ((s0_in, s1_in),) = got
     assert (raw < 0).any()  # so rectifying changes something
     assert torch.equal(s0_in, raw.relu() if rectified else raw)
     assert torch.equal(s1_in, s1) and torch.equal(s1, stem.stem1[2](stem.stem1[1](raw.relu())))

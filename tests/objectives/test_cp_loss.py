@@ -115,8 +115,9 @@ def test_works_with_a_binary_network_forward():
     from binas.quant.policy import BinarizationPolicy
 
     torch.manual_seed(0)
-    net = Network(get_genotype("darts-v2"), num_classes=3, channels=4, layers=3,
-                  policy=BinarizationPolicy.preset("strict"))
+    net = Network(
+        get_genotype("darts-v2"), num_classes=3, channels=4, layers=3, policy=BinarizationPolicy.preset("strict")
+    )
     x, y = torch.randn(6, 3, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
     out = net.forward_all(x)
     loss = CPLoss()(net, out, y)

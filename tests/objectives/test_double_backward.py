@@ -18,10 +18,16 @@ def _net() -> nn.Module:
     """Every conv kind the search space uses (grouped, dilated, strided, 1x1) plus a biased conv and BNs."""
     torch.manual_seed(0)
     net = nn.Sequential(
-        nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8, bias=False), nn.BatchNorm2d(8, affine=False),
-        nn.Conv2d(8, 8, 1, stride=2, bias=False), nn.BatchNorm2d(8), nn.Tanh(),
-        nn.Flatten(), nn.Linear(8 * 4 * 4, 5),
+        nn.Conv2d(4, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8, bias=False),
+        nn.BatchNorm2d(8, affine=False),
+        nn.Conv2d(8, 8, 1, stride=2, bias=False),
+        nn.BatchNorm2d(8),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(8 * 4 * 4, 5),
     ).double()
     with torch.no_grad():  # non-trivial affine BN parameters
         for m in net.modules():
@@ -144,8 +150,10 @@ def _graph_node_names(t: torch.Tensor) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("hessian,convs,batch_norm", [("ggn", True, True), ("empirical-fisher", True, True),
-                                                      ("exact", True, False), ("ggn-rank1", False, False)])
+@pytest.mark.parametrize(
+    "hessian,convs,batch_norm",
+    [("ggn", True, True), ("empirical-fisher", True, True), ("exact", True, False), ("ggn-rank1", False, False)],
+)
 def test_child_forward_context_routes_by_product(hessian, convs, batch_norm):
     """Gauss-Newton products: convs and BN routed; exact: convs only (BN's curvature kept); no double
     backward (rank-1, λ = 0): plain autograd. Weights are frozen inside a routed context only."""
@@ -166,14 +174,18 @@ def test_child_forward_context_routes_by_product(hessian, convs, batch_norm):
 def _supernet(binary: bool) -> Supernet:
     torch.manual_seed(0)
     policy = BinarizationPolicy.strict() if binary else BinarizationPolicy.real()
-    return Supernet(SupernetConfig(channels=4, layers=3, steps=2, multiplier=2), num_classes=3,
-                    policy=policy).double().train()
+    return (
+        Supernet(SupernetConfig(channels=4, layers=3, steps=2, multiplier=2), num_classes=3, policy=policy)
+        .double()
+        .train()
+    )
 
 
 def _supernet_alphas(net: Supernet) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(1)
-    return [torch.randn(net.num_edges, net.num_ops, generator=g, dtype=torch.float64).requires_grad_(True)
-            for _ in range(2)]
+    return [
+        torch.randn(net.num_edges, net.num_ops, generator=g, dtype=torch.float64).requires_grad_(True) for _ in range(2)
+    ]
 
 
 @pytest.mark.parametrize("binary", [False, True])

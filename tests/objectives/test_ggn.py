@@ -38,8 +38,10 @@ def _alphas(net: Supernet, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _batch(seed: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(BATCH, 3, 8, 8, generator=g, dtype=torch.float64),
-            torch.randn(BATCH, CLASSES, generator=g, dtype=torch.float64))
+    return (
+        torch.randn(BATCH, 3, 8, 8, generator=g, dtype=torch.float64),
+        torch.randn(BATCH, CLASSES, generator=g, dtype=torch.float64),
+    )
 
 
 def _logits(net: Supernet, alphas, x) -> torch.Tensor:
@@ -58,8 +60,9 @@ def _explicit_ggn(logits: torch.Tensor, alphas) -> torch.Tensor:
             rows.append(_flat(torch.autograd.grad(logits[b, n], alphas, retain_graph=True)))
     J = torch.stack(rows)  # (B*N, P)
     p = torch.softmax(logits.detach(), -1)
-    H = torch.block_diag(*[(torch.diag(p[b]) - torch.outer(p[b], p[b])) / logits.shape[0]
-                           for b in range(logits.shape[0])])
+    H = torch.block_diag(
+        *[(torch.diag(p[b]) - torch.outer(p[b], p[b])) / logits.shape[0] for b in range(logits.shape[0])]
+    )
     return J.T @ H @ J
 
 
@@ -131,8 +134,10 @@ def test_empirical_fisher_product_equals_the_explicit_per_sample_gradient_covari
     alphas = _alphas(net)
     logits = _logits(net, alphas, x)
     target = torch.softmax(teacher, -1)
-    per_sample = [_flat(torch.autograd.grad(soft_cross_entropy(logits[b:b + 1], teacher[b:b + 1]), alphas,
-                                            retain_graph=True)) for b in range(BATCH)]
+    per_sample = [
+        _flat(torch.autograd.grad(soft_cross_entropy(logits[b : b + 1], teacher[b : b + 1]), alphas, retain_graph=True))
+        for b in range(BATCH)
+    ]
     F = sum(torch.outer(g, g) for g in per_sample) / BATCH
     v = tuple(torch.randn_like(a) for a in alphas)
     lin = LogitLinearization(logits, alphas, softmax_ce_logit_gradient(logits, target))

@@ -26,8 +26,9 @@ def _setup(seed: int = 0):
     torch.manual_seed(seed)
     net = Supernet(TINY, num_classes=CLASSES).double().train()
     g = torch.Generator().manual_seed(seed + 1)
-    alphas = tuple(torch.randn(net.num_edges, net.num_ops, generator=g, dtype=torch.float64).requires_grad_(True)
-                   for _ in range(2))
+    alphas = tuple(
+        torch.randn(net.num_edges, net.num_ops, generator=g, dtype=torch.float64).requires_grad_(True) for _ in range(2)
+    )
     x = torch.randn(BATCH, 3, 8, 8, generator=g, dtype=torch.float64)
     teacher = torch.randn(BATCH, CLASSES, generator=g, dtype=torch.float64)
     g_parent = tuple(0.1 * torch.randn(net.num_edges, net.num_ops, generator=g, dtype=torch.float64) for _ in range(2))
@@ -63,12 +64,14 @@ def test_tangent_gradient_equals_autograd_of_the_dcp_objective(kind: str) -> Non
     g_child = torch.autograd.grad(loss, alphas, create_graph=True)
     objective = loss + LAM * tangent_distance(flatten(g_child), flatten(g_parent), kind)
     expected = flatten(torch.autograd.grad(objective, alphas))
-    step = tangent_arch_gradient(_logits(net, alphas, x), teacher, alphas, g_parent, lam=LAM, hessian="exact",
-                                 distance=kind)
+    step = tangent_arch_gradient(
+        _logits(net, alphas, x), teacher, alphas, g_parent, lam=LAM, hessian="exact", distance=kind
+    )
     assert torch.allclose(flatten(step.gradient), expected, rtol=1e-8, atol=1e-12)
     assert step.correction_norm > 1e-6 * float(flatten(step.child_gradient).norm())
-    assert step.distance == pytest.approx(float(tangent_distance(flatten(step.child_gradient), flatten(g_parent),
-                                                                 kind)))
+    assert step.distance == pytest.approx(
+        float(tangent_distance(flatten(step.child_gradient), flatten(g_parent), kind))
+    )
 
 
 def test_lambda_zero_is_the_plain_kd_gradient() -> None:
@@ -94,8 +97,12 @@ def test_frobenius_correction_is_two_lambda_h_times_the_gap() -> None:
 
 def test_the_three_hessians_give_different_corrections() -> None:
     net, alphas, x, teacher, g_parent = _setup()
-    grads = {h: flatten(tangent_arch_gradient(_logits(net, alphas, x), teacher, alphas, g_parent, lam=LAM,
-                                              hessian=h).gradient) for h in HESSIANS}
+    grads = {
+        h: flatten(
+            tangent_arch_gradient(_logits(net, alphas, x), teacher, alphas, g_parent, lam=LAM, hessian=h).gradient
+        )
+        for h in HESSIANS
+    }
     assert all(torch.isfinite(g).all() for g in grads.values())
     assert not torch.allclose(grads["ggn"], grads["exact"])
     assert not torch.allclose(grads["ggn"], grads["ggn-rank1"])

@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from binas.optim.decoupled import (
-    DecoupledBacktracking,
-    OpNormTable,
-    backtrack,
-    pooling_norm_per_channel,
-    psi_update,
-    rank_gate,
-)
+from binas.optim.decoupled import DecoupledBacktracking, backtrack, psi_update, rank_gate
 from binas.quant.policy import BinarizationPolicy
+from binas.space.op_norms import OpNormTable, pooling_norm_per_channel
 from binas.space.primitives import PRIMITIVES
 from binas.space.supernet import Supernet, SupernetConfig
 
@@ -116,4 +110,5 @@ def test_op_norm_table_follows_eq_4_53() -> None:
             assert float(normal[0, idx["sep_conv_3x3"]]) == pytest.approx(expected, rel=1e-5)
             if not policy.is_real:  # the Child uses beta * sign(w): ||.||^2 = beta^2 * numel, not ||w||^2
                 assert float(convs[0].quantized_weight().pow(2).sum()) != pytest.approx(
-                    float(convs[0].weight.pow(2).sum()))
+                    float(convs[0].weight.pow(2).sum())
+                )

@@ -1,4 +1,4 @@
-"""`binas.pipeline.run`: the run directory layout, the summary, and runs never overwriting each other."""
+"""`binas.workflows.run.run`: the run directory layout, the summary, and runs never overwriting each other."""
 
 from __future__ import annotations
 
@@ -7,21 +7,30 @@ import json
 
 import pytest
 
-from binas import pipeline
 from binas.config.train import NetConfig, OptimConfig, TrainConfig
 from binas.engine.rundir import make_run_dir
 from binas.errors import BinasError
 from binas.genotype import Genotype
-from binas.reporting import load_summary
+from binas.workflows import run as pipeline
+from binas.workflows.compare import load_summary
 from tests.conftest import tiny_run_config
 
 
 def test_search_only_run_lays_out_the_run_directory(tmp_path):
     result = pipeline.run(tiny_run_config("darts", epochs=2), tmp_path / "r", train=False, progress=False)
     run = tmp_path / "r"
-    for name in ("config.yaml", "log.txt", "summary.json", "genotype.json", "search/metrics.jsonl",
-                 "search/genotype.json", "search/checkpoint.pt", "plots/search_curves.png",
-                 "plots/search_alpha.png", "plots/normal.png"):
+    for name in (
+        "config.yaml",
+        "log.txt",
+        "summary.json",
+        "genotype.json",
+        "search/metrics.jsonl",
+        "search/genotype.json",
+        "search/checkpoint.pt",
+        "plots/search_curves.png",
+        "plots/search_alpha.png",
+        "plots/normal.png",
+    ):
         assert (run / name).exists(), name
     summary = json.loads((run / "summary.json").read_text())
     assert summary["method"] == "darts" and summary["dataset"] == "digits" and summary["search_epochs"] == 2
@@ -44,16 +53,26 @@ def test_runs_never_overwrite_each_other(tmp_path):
 
 
 def test_default_method_prefers_dcp_nas():
-    from binas.strategies import STRATEGIES
+    """A config that names no method (no --method, no search.method in the file) searches with DCP-NAS."""
+    from binas.config.io import from_dict
+    from binas.config.schema import RunConfig
+    from binas.strategies import STRATEGIES, resolve_method_options
 
-    assert pipeline.default_method() == ("dcp-nas" if "dcp-nas" in STRATEGIES else "darts")
+    assert RunConfig().search.method == from_dict(RunConfig, {"search": {"epochs": 1}}).search.method == "dcp-nas"
+    assert "dcp-nas" in STRATEGIES.names()
+    assert resolve_method_options(RunConfig()).search.method == "dcp-nas"  # registered, its options resolve
 
 
 def test_full_run_trains_and_reports_accuracy_and_size(tmp_path):
-    pytest.importorskip("binas.training", reason="binas.training (issue: retraining) is not merged yet")
     cfg = tiny_run_config("darts", epochs=1)
-    train = TrainConfig(epochs=1, batch_size=32, two_step=False, amp=False, optim=OptimConfig(warmup_epochs=0),
-                        net=NetConfig(channels=4, layers=3))
+    train = TrainConfig(
+        epochs=1,
+        batch_size=32,
+        two_step=False,
+        amp=False,
+        optim=OptimConfig(warmup_epochs=0),
+        net=NetConfig(channels=4, layers=3),
+    )
     result = pipeline.run(dataclasses.replace(cfg, train=train), tmp_path / "r", progress=False)
     summary = result.summary
     assert summary["top1"] is not None and summary["params"] and summary["train_seconds"] is not None

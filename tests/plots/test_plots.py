@@ -26,17 +26,27 @@ def table(epoch: int) -> list[list[float]]:
 def fake_search_dir(path, epochs: int = 3):
     with MetricLogger(path / "metrics.jsonl") as log:
         for epoch in range(epochs):
-            log.log(epoch=epoch, seconds=1.0, train_loss=2.0 - epoch / 10, val_loss=2.1 - epoch / 10,
-                    train_acc=10.0 + epoch, D=0.5 / (epoch + 1), alpha={"normal": table(epoch)})
-    (path / "alpha.json").write_text(json.dumps({"normal": table(0), "reduce": table(1),
-                                                 "primitives": list(PRIMITIVES)}))
+            log.log(
+                epoch=epoch,
+                seconds=1.0,
+                train_loss=2.0 - epoch / 10,
+                val_loss=2.1 - epoch / 10,
+                train_acc=10.0 + epoch,
+                D=0.5 / (epoch + 1),
+                alpha={"normal": table(epoch)},
+            )
+    (path / "alpha.json").write_text(
+        json.dumps({"normal": table(0), "reduce": table(1), "primitives": list(PRIMITIVES)})
+    )
     get_entry("darts-v2").genotype.save(path / "genotype.json")
     (path / "search_summary.json").write_text("{}")
 
 
 def test_series_and_panels_group_losses_and_accuracies():
-    records = [{"epoch": 0, "train_loss": 1.0, "val_acc": 5.0, "D": 0.1},
-               {"epoch": 1, "train_loss": 0.5, "val_loss": 0.7, "val_acc": 6.0, "flag": True}]
+    records = [
+        {"epoch": 0, "train_loss": 1.0, "val_acc": 5.0, "D": 0.1},
+        {"epoch": 1, "train_loss": 0.5, "val_loss": 0.7, "val_acc": 6.0, "flag": True},
+    ]
     xs, series = collect_series(records)
     assert xs == [0.0, 1.0]
     assert math.isnan(series["val_loss"][0]) and "flag" not in series and "epoch" not in series
@@ -61,8 +71,13 @@ def test_plot_functions_write_pngs(tmp_path):
 def test_draw_run_plots_on_a_search_dir(tmp_path):
     fake_search_dir(tmp_path)
     names = {p.name for p in draw_run_plots(tmp_path)}
-    assert names == {"search_curves.png", "search_alpha_normal_epochs.png", "search_alpha.png",
-                     "normal.png", "reduce.png"}
+    assert names == {
+        "search_curves.png",
+        "search_alpha_normal_epochs.png",
+        "search_alpha.png",
+        "normal.png",
+        "reduce.png",
+    }
     assert all((tmp_path / "plots" / n).read_bytes()[:4] == PNG_MAGIC for n in names)
 
 
@@ -87,12 +102,27 @@ def test_mechanism_panels_draw_the_logged_magnitudes_and_leave_them_out_of_the_c
     from binas.plots.mechanisms import mechanism_panels, plot_mechanisms, without_mechanisms
 
     records = [
-        {"epoch": 0, "child_train_loss": 2.0, "tangent_ratio": 0.03, "tangent_distance": 0.5,
-         "parent_backtrack_per_round": 0.07, "child_backtrack_per_round": 0.06, "child_sign_flip_fraction": 2e-4,
-         "child_recon_kd_ratio": 0.05},
-        {"epoch": 1, "child_train_loss": 1.8, "tangent_ratio": 0.02, "tangent_distance": 0.4,
-         "parent_backtrack_per_round": 0.04, "child_backtrack_per_round": 0.03, "child_sign_flip_fraction": 1e-4,
-         "child_recon_kd_ratio": 0.06, "z_dep": {"spearman_child": 0.5, "kendall_child": 0.4}},
+        {
+            "epoch": 0,
+            "child_train_loss": 2.0,
+            "tangent_ratio": 0.03,
+            "tangent_distance": 0.5,
+            "parent_backtrack_per_round": 0.07,
+            "child_backtrack_per_round": 0.06,
+            "child_sign_flip_fraction": 2e-4,
+            "child_recon_kd_ratio": 0.05,
+        },
+        {
+            "epoch": 1,
+            "child_train_loss": 1.8,
+            "tangent_ratio": 0.02,
+            "tangent_distance": 0.4,
+            "parent_backtrack_per_round": 0.04,
+            "child_backtrack_per_round": 0.03,
+            "child_sign_flip_fraction": 1e-4,
+            "child_recon_kd_ratio": 0.06,
+            "z_dep": {"spearman_child": 0.5, "kendall_child": 0.4},
+        },
     ]
     panels = {p.spec.title: p for p in mechanism_panels(records)}
     ratio = panels["tangent correction / child gradient"]

@@ -1,4 +1,4 @@
-"""`QuantConv2d` / `BinaryConv2d`: real convs are exactly `nn.Conv2d`, binary ones conv sign'd tensors."""
+"""`QuantConv2d`: real convs are exactly `nn.Conv2d`, binary ones conv sign'd tensors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 
 from binas.errors import RegistryError
 from binas.quant.functional import hard_sign
-from binas.quant.layers import BinaryConv2d, QuantConv2d, quant_convs
+from binas.quant.layers import QuantConv2d, quant_convs
 from binas.quant.quantizers import ApproxSign, LearnedScaleSign, MeanAbsSign, SignSTE
 
 # (stride, padding, dilation, groups) on a 4 -> 8 channel 3x3 conv
@@ -18,9 +18,7 @@ GEOMETRIES = [(1, 0, 1, 1), (2, 1, 1, 1), (1, 2, 2, 1), (2, 1, 1, 2), (1, 1, 1, 
 
 @pytest.mark.parametrize(("stride", "padding", "dilation", "groups"), GEOMETRIES)
 @pytest.mark.parametrize("bias", [False, True])
-def test_real_quant_conv_is_nn_conv2d(
-    stride: int, padding: int, dilation: int, groups: int, bias: bool
-) -> None:
+def test_real_quant_conv_is_nn_conv2d(stride: int, padding: int, dilation: int, groups: int, bias: bool) -> None:
     torch.manual_seed(0)
     ref = nn.Conv2d(4, 8, 3, stride, padding, dilation, groups, bias=bias)
     conv = QuantConv2d(4, 8, 3, stride, padding, dilation, groups, bias)
@@ -37,9 +35,7 @@ def test_binary_quant_conv_convolves_signs_with_scaled_sign_weight(
     stride: int, padding: int, dilation: int, groups: int, act: str
 ) -> None:
     torch.manual_seed(1)
-    conv = QuantConv2d(
-        4, 8, 3, stride, padding, dilation, groups, input_quantizer=act, weight_quantizer="mean_abs"
-    )
+    conv = QuantConv2d(4, 8, 3, stride, padding, dilation, groups, input_quantizer=act, weight_quantizer="mean_abs")
     x = torch.randn(2, 4, 9, 9)
     beta = conv.weight.detach().abs().mean(dim=(1, 2, 3), keepdim=True)
     wq = beta * hard_sign(conv.weight.detach())
@@ -75,15 +71,15 @@ def test_gradients_reach_latent_weights_and_input() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "act_cls", "weight_cls"),
     [
-        ({}, ApproxSign, MeanAbsSign),
-        ({"binary_activations": False}, None, MeanAbsSign),
-        ({"binary_weights": False}, ApproxSign, None),
-        ({"binary_weights": False, "binary_activations": False}, None, None),
-        ({"act_grad": "ste_sign", "weight_scale": "learned_scale"}, SignSTE, LearnedScaleSign),
+        ({"input_quantizer": "approx_sign", "weight_quantizer": "mean_abs"}, ApproxSign, MeanAbsSign),
+        ({"weight_quantizer": "mean_abs"}, None, MeanAbsSign),
+        ({"input_quantizer": "approx_sign"}, ApproxSign, None),
+        ({}, None, None),
+        ({"input_quantizer": "ste_sign", "weight_quantizer": "learned_scale"}, SignSTE, LearnedScaleSign),
     ],
 )
-def test_binary_conv2d_switches(kwargs: dict, act_cls: type | None, weight_cls: type | None) -> None:
-    conv = BinaryConv2d(4, 4, 3, padding=1, **kwargs)
+def test_quantizer_names_pick_the_quantizers(kwargs: dict, act_cls: type | None, weight_cls: type | None) -> None:
+    conv = QuantConv2d(4, 4, 3, padding=1, **kwargs)
     assert conv.binary_activations == (act_cls is not None)
     assert conv.binary_weights == (weight_cls is not None)
     if act_cls is not None:
@@ -98,12 +94,31 @@ def test_unknown_quantizer_name_in_conv() -> None:
     with pytest.raises(RegistryError):
         QuantConv2d(2, 2, 1, input_quantizer="nope")
     with pytest.raises(RegistryError):
-        BinaryConv2d(2, 2, 1, weight_scale="nope")
+        QuantConv2d(2, 2, 1, weight_quantizer="nope")
 
 
 def test_quant_convs_lists_binary_weight_convs_in_order() -> None:
     a = QuantConv2d(2, 2, 1, weight_quantizer="mean_abs")
     b = QuantConv2d(2, 2, 1, input_quantizer="approx_sign")
-    c = BinaryConv2d(2, 2, 1)
+    c = QuantConv2d(2, 2, 1, input_quantizer="approx_sign", weight_quantizer="mean_abs")
     model = nn.Sequential(a, nn.Conv2d(2, 2, 1), b, c)
     assert quant_convs(model) == [a, c]
+
+
+def test_ste_clip_reaches_the_quantizers_that_take_it() -> None:
+    from binas.config.io import from_dict
+    from binas.config.schema import SpaceConfig
+    from binas.errors import ConfigError
+    from binas.nets.model_file import ModelSpec
+
+    policy = from_dict(SpaceConfig, {"policy": "strict", "act_quantizer": "ste_sign", "ste_clip": 2.5}).binary_policy()
+    conv = policy.spec("pointwise").conv(2, 2, 1)
+    assert conv.input_quantizer.get_config() == {"clip": 2.5} and conv.weight_quantizer.get_config() == {"clip": 2.5}
+    x = torch.full((1, 2, 3, 3), 2.0, requires_grad=True)  # inside the wider clip: the STE passes the gradient
+    conv(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert ModelSpec.policy_dict(policy)["ste_clip"] == 2.5
+    approx = QuantConv2d(2, 2, 1, input_quantizer="approx_sign", quantizer_args={"clip": 2.5})
+    assert approx.input_quantizer.get_config() == {}  # ApproxSign has no clip: the shared setting skips it
+    with pytest.raises(ConfigError, match="ste_clip"):
+        from_dict(SpaceConfig, {"ste_clip": 0})

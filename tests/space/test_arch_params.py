@@ -15,9 +15,7 @@ TOPOLOGY = CellTopology()
 def test_topology_edges_in_darts_order() -> None:
     assert TOPOLOGY.num_edges == 14 and list(TOPOLOGY.nodes) == [2, 3, 4, 5]
     assert TOPOLOGY.edges[:5] == ((0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-    assert [TOPOLOGY.node_edges(n) for n in TOPOLOGY.nodes] == [
-        [0, 1], [2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12, 13]
-    ]
+    assert [TOPOLOGY.node_edges(n) for n in TOPOLOGY.nodes] == [[0, 1], [2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12, 13]]
     assert CellTopology(steps=3).num_edges == 9
 
 

@@ -8,6 +8,8 @@ import torch
 from binas.config.io import from_dict
 from binas.config.schema import RunConfig
 from binas.errors import ConfigError, GenotypeError, ShapeError
+from binas.genotype.mobilenet import MobileGenotype
+from binas.nets.mobilenet import MobileNetwork
 from binas.quant.layers import QuantConv2d
 from binas.quant.policy import BinarizationPolicy
 from binas.space.mobilenet import (
@@ -15,13 +17,11 @@ from binas.space.mobilenet import (
     PROXYLESS_WIDTHS,
     ZERO,
     MobileNetConfig,
-    MobileNetwork,
     MobileSupernet,
     block_candidates,
     block_specs,
     make_divisible,
 )
-from binas.space.mobilenet_genotype import MobileGenotype
 
 TINY = MobileNetConfig(width_mult=0.25, depth=1)
 
@@ -68,11 +68,14 @@ def test_zero_op_skips_the_block():
     assert torch.equal(net.blocks[b](x, 6), x)
 
 
-@pytest.mark.parametrize("policy, weights, acts", [
-    ("released", {"pw": True, "dw": True}, {"pw": True, "dw": False}),
-    ("strict", {"pw": True, "dw": True}, {"pw": True, "dw": True}),
-    ("real", {"pw": False, "dw": False}, {"pw": False, "dw": False}),
-])
+@pytest.mark.parametrize(
+    "policy, weights, acts",
+    [
+        ("released", {"pw": True, "dw": True}, {"pw": True, "dw": False}),
+        ("strict", {"pw": True, "dw": True}, {"pw": True, "dw": True}),
+        ("real", {"pw": False, "dw": False}, {"pw": False, "dw": False}),
+    ],
+)
 def test_binarization_of_block_convs_and_real_stem_and_head(policy, weights, acts):
     net = MobileSupernet(TINY, num_classes=10, policy=BinarizationPolicy.preset(policy))
     for block in [net.first_block.body, *[op for blk in net.blocks for op in blk.ops]]:
@@ -83,8 +86,9 @@ def test_binarization_of_block_convs_and_real_stem_and_head(policy, weights, act
         assert not any(isinstance(m, QuantConv2d) and m.binary_weights for m in part.modules())
     if acts["dw"]:  # no ReLU6 in front of a binarized input: sign(ReLU6(x)) would be constant
         op = net.blocks[0].ops[1].body
-        assert not any(isinstance(op[i], torch.nn.ReLU6) and isinstance(op[i + 1], QuantConv2d)
-                       for i in range(len(op) - 1))
+        assert not any(
+            isinstance(op[i], torch.nn.ReLU6) and isinstance(op[i + 1], QuantConv2d) for i in range(len(op) - 1)
+        )
 
 
 def test_network_from_genotype_matches_the_supernet_path():

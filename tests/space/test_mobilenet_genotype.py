@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from binas.errors import GenotypeError
-from binas.space.mobilenet_genotype import MobileGenotype, is_mobile_genotype_dict
+from binas.genotype.mobilenet import MobileGenotype, is_mobile_genotype_dict
 
 GENE = ((7, 6), (7, 3), "zero", (5, 6), (3, 1))
 
@@ -27,15 +27,18 @@ def test_archid_is_stable_and_str_names_the_blocks():
     assert str(g) == "mobilenet: 7x7_MBConv6 7x7_MBConv3 zero 5x5_MBConv6 3x3_MBConv1"
 
 
-@pytest.mark.parametrize("blocks, message", [
-    ([], "no blocks"),
-    ([[4, 6]], "odd kernel"),
-    ([[3, 0]], "expand"),
-    ([[3, 6, 1]], "must be"),
-    (["skip"], "must be"),
-    ([[True, 3]], "must be"),
-    ("zero", "must be a list"),
-])
+@pytest.mark.parametrize(
+    "blocks, message",
+    [
+        ([], "no blocks"),
+        ([[4, 6]], "odd kernel"),
+        ([[3, 0]], "expand"),
+        ([[3, 6, 1]], "must be"),
+        (["skip"], "must be"),
+        ([[True, 3]], "must be"),
+        ("zero", "must be a list"),
+    ],
+)
 def test_invalid_blocks_are_one_line_errors(blocks, message):
     with pytest.raises(GenotypeError, match=message):
         MobileGenotype(blocks)

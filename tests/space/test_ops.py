@@ -48,9 +48,7 @@ def test_op_shape_and_gradients(name: str, family: str, policy: str, stride: int
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("family", ["darts", "dcp"])
 @pytest.mark.parametrize("name", PRIMITIVES)
-def test_binary_weights_are_plus_minus_beta_per_channel(
-    name: str, family: str, policy: str, stride: int
-) -> None:
+def test_binary_weights_are_plus_minus_beta_per_channel(name: str, family: str, policy: str, stride: int) -> None:
     torch.manual_seed(0)
     op = build_op(name, C, stride, family=family, policy=BinarizationPolicy.preset(policy))
     convs = [m for m in op.modules() if isinstance(m, QuantConv2d)]
@@ -139,8 +137,9 @@ def test_binary_darts_ops_put_a_bn_between_every_conv_and_sign(
     name: str, policy: str, stride: int, in_search: bool
 ) -> None:
     affine = not in_search
-    op = build_op(name, C, stride, family="darts", policy=BinarizationPolicy.preset(policy),
-                  affine=affine, in_search=in_search)
+    op = build_op(
+        name, C, stride, family="darts", policy=BinarizationPolicy.preset(policy), affine=affine, in_search=in_search
+    )
     checked: list[str] = []
     _walk(op, None, checked)
     assert "conv" not in checked  # no sign() applied to a conv's raw output

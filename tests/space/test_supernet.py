@@ -78,7 +78,7 @@ def test_single_path_forward_backward(family: str, policy: str) -> None:
     y = net(torch.randn(2, 3, 32, 32), random_indices(5), random_indices(6))
     assert y.shape == (2, 3)
     y.sum().backward()
-    grads = [p.grad for p in net.weight_parameters() if p.grad is not None]
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
@@ -93,8 +93,7 @@ def test_imagenet_stem_rectifies_s0_for_the_dcp_family(family: str, rectified: b
     assert torch.equal(s0, raw.relu() if rectified else raw) and torch.equal(s1, net.stem.stem1(raw))
 
 
-def test_weight_parameters_are_all_parameters(net: Supernet) -> None:
-    assert list(net.weight_parameters()) == list(net.parameters())
+def test_supernet_shape(net: Supernet) -> None:
     assert (net.num_edges, net.num_ops) == (E, M)
     assert [c.reduction for c in net.cells] == [False, True, True]
 
@@ -109,9 +108,7 @@ def test_weight_parameters_are_all_parameters(net: Supernet) -> None:
         (torch.zeros(E, M, dtype=torch.long), torch.zeros(E, dtype=torch.long)),
     ],
 )
-def test_wrong_weight_shapes_raise_shape_error(
-    net: Supernet, normal: torch.Tensor, reduce: torch.Tensor
-) -> None:
+def test_wrong_weight_shapes_raise_shape_error(net: Supernet, normal: torch.Tensor, reduce: torch.Tensor) -> None:
     with pytest.raises(ShapeError):
         net(torch.randn(1, 3, 8, 8), normal, reduce)
 

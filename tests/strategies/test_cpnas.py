@@ -8,15 +8,16 @@ import json
 import pytest
 import torch
 
-from binas import api
-from binas.engine.checkpoint import load_checkpoint
 from binas.engine.loop import EpochLoop, Meter
 from binas.engine.metrics_log import read_metrics
 from binas.engine.runtime import setup_runtime
 from binas.errors import ConfigError
 from binas.genotype import Genotype
 from binas.space.primitives import PRIMITIVES
+from binas.storage.checkpoint import load_checkpoint
 from binas.strategies import cpnas_schedule as sched
+from binas.strategies import resolve_method_options
+from binas.workflows import search as api
 from tests.conftest import tiny_run_config
 
 TINY = {"train_steps": 1, "eval_batches": 1}
@@ -65,13 +66,13 @@ def test_each_round_samples_every_remaining_op_once_and_pruning_ends_with_one_op
         groups.setdefault((pos.stage, pos.round), []).append(ops)
     for (stage, _), samples in groups.items():
         got = torch.stack(samples, dim=-1).sort(dim=-1).values  # (kinds, E, K)
-        alive = strategy.stage_alive(stage)
+        alive = strategy.table.stage_alive(stage)
         expected = torch.stack([row.nonzero().flatten() for row in alive.reshape(-1, 8)]).reshape(got.shape)
         assert torch.equal(got, expected), f"stage {stage}"
     assert not torch.equal(torch.stack(groups[0, 0]), torch.stack(groups[0, 1]))  # a new order every round
     for stage in range(7):  # every stage removes exactly one op from every edge
-        assert ((strategy.pruned_at == stage).sum(-1) == 1).all()
-    assert (strategy.alive.sum(-1) == 1).all() and ((strategy.pruned_at == sched.ALIVE).sum(-1) == 1).all()
+        assert ((strategy.table.pruned_at == stage).sum(-1) == 1).all()
+    assert (strategy.table.alive.sum(-1) == 1).all() and ((strategy.table.pruned_at == sched.ALIVE).sum(-1) == 1).all()
 
 
 def test_sampling_order_differs_across_seeds(monkeypatch):
@@ -79,21 +80,24 @@ def test_sampling_order_differs_across_seeds(monkeypatch):
     for seed in (0, 1):
         strategy = _strategy(seed=seed, rounds=1, max_samples=1)
         _run_fake(strategy, monkeypatch)
-        orders.append(strategy.order)
+        orders.append(strategy.table.order)
     assert orders[0] is not None and not torch.equal(orders[0], orders[1])
 
 
-@pytest.mark.parametrize("method, options, removal_order", [
-    ("cp-nas", {}, [0, 1, 2, 3, 4, 5, 6]),  # the defaults: beta 0.5 as printed, z = 0.2625 + 0.0125 m
-    ("cp-nas", {"indicator_sign": "as_printed", "beta_p": 1.0}, [7, 6, 5, 4, 3, 2, 1]),  # z = A_P
-    ("cp-nas", {"indicator_sign": "penalize_gap", "beta_p": 1.0}, [0, 1, 2, 3, 4, 5, 6]),
-    ("bnas", {}, [0, 1, 2, 3, 4, 5, 6]),
-])
+@pytest.mark.parametrize(
+    "method, options, removal_order",
+    [
+        ("cp-nas", {}, [0, 1, 2, 3, 4, 5, 6]),  # the defaults: beta 0.5 as printed, z = 0.2625 + 0.0125 m
+        ("cp-nas", {"indicator_sign": "as_printed", "beta_p": 1.0}, [7, 6, 5, 4, 3, 2, 1]),  # z = A_P
+        ("cp-nas", {"indicator_sign": "penalize_gap", "beta_p": 1.0}, [0, 1, 2, 3, 4, 5, 6]),
+        ("bnas", {}, [0, 1, 2, 3, 4, 5, 6]),
+    ],
+)
 def test_indicator_variants_prune_in_the_order_of_the_table(method, options, removal_order, monkeypatch):
     strategy = _strategy(method, rounds=2, **options)
     _run_fake(strategy, monkeypatch)
-    assert [int((strategy.pruned_at[0, 0] == s).nonzero()) for s in range(7)] == removal_order
-    survivor = int(strategy.alive[0, 0].nonzero())
+    assert [int((strategy.table.pruned_at[0, 0] == s).nonzero()) for s in range(7)] == removal_order
+    survivor = int(strategy.table.alive[0, 0].nonzero())
     node2 = strategy.genotype().normal[:2]
     if PRIMITIVES[survivor] == "none":  # A9 fallback: the runner-up of the last stage feeds node 2
         assert (PRIMITIVES[removal_order[-1]], 0) in node2
@@ -104,14 +108,16 @@ def test_indicator_variants_prune_in_the_order_of_the_table(method, options, rem
 def _parent_fixed(child_slope: float):
     """A_P = 0.5 + 0.02 m for the op m of normal edge 0 (the Parent always ranks the ops 0 < 1 < ... < 7);
     A_C = 0.4 + child_slope m. Only A_C differs between two tables with different slopes."""
+
     def table(arch):
         m = int(arch["normal"][0])
         return 0.5 + 0.02 * m, 0.4 + child_slope * m
+
     return table
 
 
 def _removal_order(strategy) -> list[int]:
-    return [int((strategy.pruned_at[0, 0] == s).nonzero()) for s in range(7)]
+    return [int((strategy.table.pruned_at[0, 0] == s).nonzero()) for s in range(7)]
 
 
 @pytest.mark.parametrize("options", [{}, {"indicator_sign": "penalize_gap"}], ids=["default", "penalize_gap"])
@@ -135,21 +141,25 @@ def test_beta_one_as_printed_ignores_the_child(monkeypatch):
         strategy = _strategy(rounds=2, beta_p=1.0)
         _run_fake(strategy, monkeypatch, table=_parent_fixed(slope))
         orders.append(_removal_order(strategy))
-        z.append(sched.mean_indicator(strategy.z[0])[0, 0])
+        z.append(sched.mean_indicator(strategy.table.z[0])[0, 0])
     assert orders[0] == orders[1] == [0, 1, 2, 3, 4, 5, 6]
     assert torch.allclose(z[0], z[1], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("options, w_child, rho_child, differs", [
-    ({}, 0.5, 1.0, 1.0),                # z = 0.625 - 0.015 m: ranks like A_C, against A_P
-    ({"beta_p": 1.0}, 0.0, -1.0, 0.0),  # z = A_P: the removed op is the one A_P alone removes
-    ({"beta_p": 0.0}, 1.0, 1.0, 1.0),   # z = A_C
-    ({"beta_p": 0.5, "indicator_sign": "penalize_gap"}, 1.5, 1.0, 1.0),
-])
+@pytest.mark.parametrize(
+    "options, w_child, rho_child, differs",
+    [
+        ({}, 0.5, 1.0, 1.0),  # z = 0.625 - 0.015 m: ranks like A_C, against A_P
+        ({"beta_p": 1.0}, 0.0, -1.0, 0.0),  # z = A_P: the removed op is the one A_P alone removes
+        ({"beta_p": 0.0}, 1.0, 1.0, 1.0),  # z = A_C
+        ({"beta_p": 0.5, "indicator_sign": "penalize_gap"}, 1.5, 1.0, 1.0),
+    ],
+)
 def test_dependence_metrics_show_which_accuracy_z_follows(options, w_child, rho_child, differs, monkeypatch):
     """A_P = 0.5 + 0.02 m and A_C = 0.75 - 0.05 m (m: the op of normal edge 0) rank the ops in opposite
     orders. With one round every op of every edge holds the z, A_P, A_C of one sample, and each edge's 8
     ops come from the 8 different m, so every edge's rank correlations are +-1."""
+
     def table(arch):
         m = int(arch["normal"][0])
         return 0.5 + 0.02 * m, 0.75 - 0.05 * m
@@ -157,8 +167,13 @@ def test_dependence_metrics_show_which_accuracy_z_follows(options, w_child, rho_
     strategy = _strategy(rounds=1, max_samples=8, **options)
     _run_fake(strategy, monkeypatch, table=table)
     dep = strategy.epoch_record()["z_dep"]
-    assert list(dep) == ["spearman_child", "spearman_parent", "pruned_differs_parent",
-                         "kendall_child", "kendall_parent"]
+    assert list(dep) == [
+        "spearman_child",
+        "spearman_parent",
+        "pruned_differs_parent",
+        "kendall_child",
+        "kendall_parent",
+    ]
     assert dep["spearman_child"] == dep["kendall_child"] == pytest.approx(rho_child)
     assert dep["spearman_parent"] == dep["kendall_parent"] == pytest.approx(-rho_child)
     assert dep["pruned_differs_parent"] == differs
@@ -187,7 +202,7 @@ def test_bnas_has_no_parent_and_scores_by_child_accuracy(monkeypatch):
     assert strategy.parent is None and strategy.beta_p == 0.0
     (ops,) = _run_fake(strategy, monkeypatch)
     m = int(ops[0, 0])  # the op of normal edge 0 in the one sample: z = A_C = 0.05 m
-    assert float(strategy.z[0, 0, 0, 0, m]) == pytest.approx(0.05 * m)
+    assert float(strategy.table.z[0, 0, 0, 0, m]) == pytest.approx(0.05 * m)
 
 
 def test_bad_options_are_config_errors():
@@ -198,9 +213,10 @@ def test_bad_options_are_config_errors():
     with pytest.raises(ConfigError, match="rounds"):
         _strategy(rounds=0)
     with pytest.raises(ConfigError, match="search.options"):  # BNAS fixes beta_P = 0
-        api.resolve_search_options(tiny_run_config("bnas", beta_p=1.0))
+        resolve_method_options(tiny_run_config("bnas", beta_p=1.0))
 
 
+@pytest.mark.slow
 def test_full_search_writes_indicators_pruning_and_resumes_mid_round(tmp_path, monkeypatch):
     cfg = tiny_run_config("cp-nas", rounds=1, ops=list(SMALL_OPS), **TINY)
     full = api.search(cfg, tmp_path / "full", progress=False)

@@ -19,8 +19,12 @@ def test_schedule_length_is_35_t_for_eight_ops():
 
 @pytest.mark.parametrize("num_ops, rounds", [(8, 1), (4, 3), (2, 2)])
 def test_positions_enumerate_stages_rounds_and_samples_in_order(num_ops, rounds):
-    expected = [(stage, num_ops - stage, t, e)
-                for stage in range(num_ops - 1) for t in range(rounds) for e in range(num_ops - stage)]
+    expected = [
+        (stage, num_ops - stage, t, e)
+        for stage in range(num_ops - 1)
+        for t in range(rounds)
+        for e in range(num_ops - stage)
+    ]
     got = [sched.position(i, num_ops, rounds) for i in range(sched.schedule_length(num_ops, rounds))]
     assert [(p.stage, p.k, p.round, p.sample) for p in got] == expected
     assert sum(p.ends_stage(rounds) for p in got) == num_ops - 1
@@ -54,14 +58,17 @@ def test_sampling_order_needs_equal_counts():
         sched.sampling_order(alive, torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("beta_p, sign, expected", [
-    (1.0, "as_printed", 0.9),     # beta (A_P - A_C) + A_C = 0.3 + 0.6
-    (0.5, "as_printed", 0.75),
-    (0.0, "as_printed", 0.6),     # BNAS: the child's accuracy alone
-    (1.0, "penalize_gap", 0.3),   # A_C - beta (A_P - A_C) = 0.6 - 0.3
-    (0.5, "penalize_gap", 0.45),
-    (0.0, "penalize_gap", 0.6),
-])
+@pytest.mark.parametrize(
+    "beta_p, sign, expected",
+    [
+        (1.0, "as_printed", 0.9),  # beta (A_P - A_C) + A_C = 0.3 + 0.6
+        (0.5, "as_printed", 0.75),
+        (0.0, "as_printed", 0.6),  # BNAS: the child's accuracy alone
+        (1.0, "penalize_gap", 0.3),  # A_C - beta (A_P - A_C) = 0.6 - 0.3
+        (0.5, "penalize_gap", 0.45),
+        (0.0, "penalize_gap", 0.6),
+    ],
+)
 def test_indicator_arithmetic(beta_p, sign, expected):
     assert sched.indicator(0.9, 0.6, beta_p, sign) == pytest.approx(expected)
 
@@ -109,12 +116,15 @@ def test_final_weights_rank_real_survivors_above_the_none_fallback():
         sched.final_weights(last_e, torch.ones(3, 4, dtype=torch.bool), 0)
 
 
-@pytest.mark.parametrize("beta_p, sign, expected", [
-    (0.5, "as_printed", (0.5, 0.5)),
-    (1.0, "as_printed", (1.0, 0.0)),     # the Child has no weight: z = A_P
-    (0.0, "as_printed", (0.0, 1.0)),
-    (0.5, "penalize_gap", (-0.5, 1.5)),
-])
+@pytest.mark.parametrize(
+    "beta_p, sign, expected",
+    [
+        (0.5, "as_printed", (0.5, 0.5)),
+        (1.0, "as_printed", (1.0, 0.0)),  # the Child has no weight: z = A_P
+        (0.0, "as_printed", (0.0, 1.0)),
+        (0.5, "penalize_gap", (-0.5, 1.5)),
+    ],
+)
 def test_indicator_weights_reproduce_the_indicator(beta_p, sign, expected):
     w_parent, w_child = sched.indicator_weights(beta_p, sign)
     assert (w_parent, w_child) == pytest.approx(expected)

@@ -12,16 +12,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from binas import api
 from binas.config.schema import DataConfig, RunConfig, SearchConfig, SpaceConfig
 from binas.engine.loop import EpochLoop
-from binas.engine.runtime import derive_seed, seed_everything, setup_runtime
+from binas.engine.runtime import seed_everything, setup_runtime
+from binas.engine.strategy import SearchStrategy
 from binas.errors import ConfigError
 from binas.objectives.distill import soft_cross_entropy
 from binas.objectives.reconstruction import model_reconstruction_loss
 from binas.objectives.tangent import child_forward_context, flatten, tangent_arch_gradient
-from binas.strategies.base import SearchStrategy
-from binas.strategies.dcpnas import DCPNAS, DCPNASOptions
+from binas.quant.layers import quant_convs
+from binas.seeds import derive_seed
+from binas.strategies import resolve_method_options
+from binas.strategies.dcpnas import DCPNAS
+from binas.strategies.dcpnas_options import DCPNASOptions
+from binas.workflows import search as api
 
 ABLATIONS = {
     "tangent-off": {"use_tangent": False},
@@ -41,7 +45,9 @@ ABLATIONS = {
 
 def micro_config(**options) -> RunConfig:
     return RunConfig(
-        seed=0, device="cpu", num_threads=1,
+        seed=0,
+        device="cpu",
+        num_threads=1,
         data=DataConfig(name="digits", image_size=8, max_train_samples=64),
         space=SpaceConfig(channels=4, layers=3, steps=2, multiplier=2),
         search=SearchConfig(method="dcp-nas", epochs=1, batch_size=16, options=options),
@@ -61,7 +67,7 @@ def run_epochs(cfg: RunConfig, epochs: int = 1) -> tuple[DCPNAS, dict[str, float
 
 
 def alpha(strategy: DCPNAS) -> torch.Tensor:
-    return torch.cat([a.detach().reshape(-1) for a in strategy.alphas(strategy.child_arch)])
+    return torch.cat([a.detach().reshape(-1) for a in strategy.child.alphas()])
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +104,7 @@ def test_decoupled_coefficient_is_sized_against_the_round() -> None:
     # eta is 1 at the start (normalized schedule), so psi_0 is kappa_0 = backtrack_per_round / steps.
     assert strategy.backtrack_eta(strategy.ctx.search.w_lr) == pytest.approx(1.0)
     assert strategy.initial_psi() == pytest.approx(o.backtrack_per_round / steps)
-    assert strategy.psi_lr() == pytest.approx(400.0 / steps) and strategy.child_do.psi_lr == strategy.psi_lr()
+    assert strategy.psi_lr() == pytest.approx(400.0 / steps) and strategy.child.decoupled.psi_lr == strategy.psi_lr()
     w_min = strategy.ctx.search.w_lr_min
     assert strategy.backtrack_eta(w_min) == pytest.approx(w_min / strategy.ctx.search.w_lr)
     # The literal eta_1 eta_2 reading starts psi at kappa_0 / (eta_1 eta_2), so kappa_0 is the same.
@@ -109,29 +115,48 @@ def test_decoupled_coefficient_is_sized_against_the_round() -> None:
     assert eta0 * product.initial_psi() == pytest.approx(strategy.initial_psi())
 
 
-@pytest.mark.parametrize("options, match", [
-    ({"tangent_weight": -1.0}, "tangent_weight"),
-    ({"hessian": "full"}, "hessian"),
-    ({"distance": "kl"}, "distance"),
-    ({"tau": -1}, "tau"),
-    ({"tau": 9}, "tau"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"tangent_weight": -1.0}, "tangent_weight"),
+        ({"hessian": "full"}, "hessian"),
+        ({"distance": "kl"}, "distance"),
+        ({"tau": -1}, "tau"),
+        ({"tau": 9}, "tau"),
+    ],
+)
 def test_bad_options_are_config_errors(options, match) -> None:
     with pytest.raises(ConfigError, match=match):
-        api.resolve_search_options(micro_config(**options))
+        resolve_method_options(micro_config(**options))
 
 
 def test_epoch_reports_both_supernets_and_the_tangent(default_run) -> None:
     strategy, metrics = default_run
-    for key in ("parent_train_loss", "parent_val_acc", "child_train_loss", "child_val_acc", "child_recon_loss",
-                "tangent_distance", "grad_gap_norm", "tangent_correction_norm", "child_seconds"):
+    for key in (
+        "parent_train_loss",
+        "parent_val_acc",
+        "child_train_loss",
+        "child_val_acc",
+        "child_recon_loss",
+        "tangent_distance",
+        "grad_gap_norm",
+        "tangent_correction_norm",
+        "child_seconds",
+    ):
         assert key in metrics and metrics[key] == metrics[key], key
     assert metrics["tangent_correction_norm"] > 0
     record = strategy.epoch_record()
-    assert {"alpha_entropy_normal", "alpha_entropy_reduce", "child_psi_mean", "parent_gated_fraction",
-            "child_kappa_mean", "child_backtrack_per_round", "child_psi_change"} <= set(record)
+    assert {
+        "alpha_entropy_normal",
+        "alpha_entropy_reduce",
+        "child_psi_mean",
+        "parent_gated_fraction",
+        "child_kappa_mean",
+        "child_backtrack_per_round",
+        "child_psi_change",
+    } <= set(record)
     # alpha is inherited back: after the epoch the Parent's alpha is the Child's (Algorithm 10 line 13).
-    for a, a_hat in zip(strategy.alphas(strategy.parent_arch), strategy.alphas(strategy.child_arch)):
+    for a, a_hat in zip(strategy.parent.alphas(), strategy.child.alphas()):
         assert torch.equal(a, a_hat)
     assert strategy.genotype().normal
 
@@ -199,19 +224,23 @@ def _corrections_against_the_exact_slope(**options) -> list[tuple[float, float]]
     assert isinstance(strategy, DCPNAS)
     o = strategy.options
     loop = EpochLoop(strategy.ctx.runtime, 0, cfg.search.batch_size, progress=False)
-    parent_alphas = [a.detach().requires_grad_(True) for a in strategy.alphas(strategy.parent_arch)]
-    alphas = strategy.alphas(strategy.child_arch)
+    parent_alphas = [a.detach().requires_grad_(True) for a in strategy.parent.alphas()]
+    alphas = strategy.child.alphas()
     out = []
     for xv, yv in loop.batches(strategy.ctx.val_data, stream="val"):
-        teacher = strategy.parent(xv, normal=torch.softmax(parent_alphas[0], -1),
-                                  reduce=torch.softmax(parent_alphas[1], -1))
+        teacher = strategy.parent.net(
+            xv, normal=torch.softmax(parent_alphas[0], -1), reduce=torch.softmax(parent_alphas[1], -1)
+        )
         g_parent = torch.autograd.grad(F.cross_entropy(teacher, yv), parent_alphas)
         steps = {}
         for hessian, lam in (("exact", 1.0), (o.hessian, o.lam_on_batch_means(len(yv)))):
-            with child_forward_context(strategy.child, lam=lam, hessian=hessian):
-                logits = strategy.child(xv, normal=torch.softmax(alphas[0], -1), reduce=torch.softmax(alphas[1], -1))
-            steps[hessian] = tangent_arch_gradient(logits, teacher.detach(), alphas, g_parent, lam=lam,
-                                                   hessian=hessian, distance=o.distance)
+            with child_forward_context(strategy.child.net, lam=lam, hessian=hessian):
+                logits = strategy.child.net(
+                    xv, normal=torch.softmax(alphas[0], -1), reduce=torch.softmax(alphas[1], -1)
+                )
+            steps[hessian] = tangent_arch_gradient(
+                logits, teacher.detach(), alphas, g_parent, lam=lam, hessian=hessian, distance=o.distance
+            )
         slope = flatten(steps["exact"].gradient) - flatten(steps["exact"].child_gradient)
         correction = flatten(steps[o.hessian].gradient) - flatten(steps[o.hessian].child_gradient)
         g_c = flatten(steps[o.hessian].child_gradient)
@@ -237,10 +266,11 @@ def _child_weight_steps(mu_sign: float, steps: int = 8) -> tuple[float, float]:
     strategy = api.build_strategy(micro_config(), setup_runtime("cpu", 0, num_threads=1))
     assert isinstance(strategy, DCPNAS)
     o, search = strategy.options, strategy.ctx.search
-    child, convs = strategy.child, strategy.child_convs
-    opt = torch.optim.SGD(child.parameters(), lr=search.w_lr, momentum=search.w_momentum,
-                          weight_decay=search.w_weight_decay)
-    alphas = strategy.alphas(strategy.child_arch)
+    child, convs = strategy.child.net, quant_convs(strategy.child.net)
+    opt = torch.optim.SGD(
+        child.parameters(), lr=search.w_lr, momentum=search.w_momentum, weight_decay=search.w_weight_decay
+    )
+    alphas = strategy.child.alphas()
     weights = {k: torch.softmax(a.detach(), -1) for k, a in zip(("normal", "reduce"), alphas)}
     signs = [c.weight.detach() >= 0 for c in convs]
     loop = EpochLoop(strategy.ctx.runtime, 0, 16, progress=False)
@@ -248,7 +278,7 @@ def _child_weight_steps(mu_sign: float, steps: int = 8) -> tuple[float, float]:
     for i in range(steps):
         x, _ = batches[i % len(batches)]
         with torch.no_grad():
-            teacher = strategy.parent(x, **weights)
+            teacher = strategy.parent.net(x, **weights)
         loss = soft_cross_entropy(child(x, **weights), teacher)
         loss = loss + mu_sign * o.mu * model_reconstruction_loss(convs, o.reconstruction_reduction)
         opt.zero_grad()
@@ -261,6 +291,7 @@ def _child_weight_steps(mu_sign: float, steps: int = 8) -> tuple[float, float]:
     return flips / sum(s.numel() for s in signs), recon
 
 
+@pytest.mark.slow
 def test_reconstruction_loss_pulls_weights_to_their_binary_values_without_freezing_them() -> None:
     """With L_R at the defaults the reconstruction error ends below the L_R-off run (above it with the sign
     flipped), and Child weights still change sign (the summed L_R at μ = 0.2 froze every one)."""
@@ -276,6 +307,6 @@ def test_decoupled_optimization_moves_alpha_and_learns_its_coefficient(runs, def
     a_on, a_off = alpha(strategy), alpha(off)
     assert (a_on - a_off).norm() > 1e-2 * a_off.norm()
     psi0 = strategy.initial_psi()
-    for dec in (strategy.parent_do, strategy.child_do):
+    for dec in (strategy.parent.decoupled, strategy.child.decoupled):
         psi = torch.cat([p.detach().reshape(-1) for p in dec.psi])
         assert (psi - psi0).abs().max() > 1e-4 * psi0

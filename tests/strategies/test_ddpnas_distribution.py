@@ -101,7 +101,7 @@ def _one_cycle(update: str, accs: list[float]) -> PruningDistribution:
         dist.todo[0, op] = True  # force the order 0, 1, 2
         sample = dist.sample(_gen())
         dist.record(sample, accs[op])
-        dist.todo[0, op + 1:] = True
+        dist.todo[0, op + 1 :] = True
         if op < 2:
             assert dist.step() is None
     dist.todo[:] = False

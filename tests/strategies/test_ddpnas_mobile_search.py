@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from binas import api
 from binas.engine.metrics_log import read_metrics
+from binas.genotype.mobilenet import MobileGenotype
 from binas.space.mobilenet import MobileNetConfig
-from binas.space.mobilenet_genotype import MobileGenotype
 from binas.strategies.ddpnas_distribution import schedule_length
+from binas.workflows import search as api
 from tests.conftest import tiny_run_config
 
 #: The smallest mobile space: 6 searchable blocks of <= 80 channels.
@@ -20,7 +20,7 @@ TINY_MOBILE = MobileNetConfig(width_mult=0.25, depth=1)
 
 
 def mobile_config(**options):
-    cfg = tiny_run_config("ddpnas", **{"rounds_per_prune": 1, **options})
+    cfg = tiny_run_config("ddpnas", **{"rounds_per_prune": 1, "epochs": None, **options})  # epochs: a cap
     return dataclasses.replace(cfg, space=dataclasses.replace(cfg.space, kind="mobilenet", mobilenet=TINY_MOBILE))
 
 
@@ -50,7 +50,7 @@ def test_mobile_search_finishes_with_a_mobile_genotype(tmp_path, binary, no_chec
 def test_update_rules_all_run_and_differ(tmp_path, no_checkpoints):
     thetas = {}
     for update in ("momentum", "momentum_to_one", "score_decay", "mdenas"):  # one cycle (7 epochs) each
-        api.search(mobile_config(update=update, max_epochs=7), tmp_path / update, progress=False)
+        api.search(mobile_config(update=update, epochs=7), tmp_path / update, progress=False)
         thetas[update] = np.array(json.loads((tmp_path / update / "theta.json").read_text())["theta"])
     assert not np.allclose(thetas["momentum"], thetas["score_decay"])
     assert not np.allclose(thetas["momentum"], thetas["mdenas"])

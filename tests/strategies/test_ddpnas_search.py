@@ -8,15 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from binas import api
 from binas.engine.metrics_log import read_metrics
 from binas.engine.runtime import setup_runtime
 from binas.errors import ConfigError
 from binas.genotype import derive
 from binas.space.primitives import PARAMETRIC, PRIMITIVES
+from binas.strategies import resolve_method_options
 from binas.strategies.ddpnas import step_lr
 from binas.strategies.ddpnas_distribution import schedule_length
 from binas.strategies.ddpnas_spaces import ranked_weights
+from binas.workflows import search as api
 from tests.conftest import tiny_run_config
 
 
@@ -29,7 +30,7 @@ def no_checkpoints(monkeypatch):
 def test_darts_search_stops_with_one_op_of_each_group_and_records_everything(tmp_path, no_checkpoints):
     """The default rule is the original V3: 6 cycles (P x 33 epochs), then per edge one parametric and
     one non-parametric op; the genotype takes the alive op of higher theta (never `none`)."""
-    result = api.search(tiny_run_config("ddpnas", rounds_per_prune=1), tmp_path, progress=False)
+    result = api.search(tiny_run_config("ddpnas", epochs=None, rounds_per_prune=1), tmp_path, progress=False)
     assert result.epochs == schedule_length(8, 1, final_ops=2) == 33
     theta = json.loads((tmp_path / "theta.json").read_text())
     alive = np.array(theta["alive"])
@@ -50,14 +51,17 @@ def test_darts_search_stops_with_one_op_of_each_group_and_records_everything(tmp
     assert records[-1]["alive_ops"] == 2.0
 
 
-@pytest.mark.parametrize("space, update, final_ops, epochs", [
-    ("darts", "momentum", 2, 33),
-    ("darts", "momentum_to_one", 1, 35),
-    ("darts", "score_decay", 1, 35),
-    ("mobilenet", "momentum", 1, 27),  # no parametric / non-parametric split on the mobile space
-])
+@pytest.mark.parametrize(
+    "space, update, final_ops, epochs",
+    [
+        ("darts", "momentum", 2, 33),
+        ("darts", "momentum_to_one", 1, 35),
+        ("darts", "score_decay", 1, 35),
+        ("mobilenet", "momentum", 1, 27),  # no parametric / non-parametric split on the mobile space
+    ],
+)
 def test_update_rule_sets_the_stop_and_schedule(space, update, final_ops, epochs):
-    cfg = tiny_run_config("ddpnas", rounds_per_prune=1, update=update)
+    cfg = tiny_run_config("ddpnas", epochs=None, rounds_per_prune=1, update=update)  # the whole schedule
     if space == "mobilenet":
         from tests.strategies.test_ddpnas_mobile_search import mobile_config
 
@@ -102,20 +106,22 @@ def test_step_schedule_decays_at_round_boundaries():
 
 
 def test_step_lr_option_runs(tmp_path):
-    cfg = tiny_run_config("ddpnas", rounds_per_prune=1, lr_schedule="step", lr_step_epochs=2, max_epochs=9)
+    cfg = tiny_run_config("ddpnas", rounds_per_prune=1, lr_schedule="step", lr_step_epochs=2, epochs=9)
     result = api.search(cfg, tmp_path, progress=False)
     lrs = [r["lr"] for r in read_metrics(tmp_path / "metrics.jsonl")]
     assert result.epochs == 9 and lrs[:8] == [lrs[0]] * 8 and lrs[8] == pytest.approx(lrs[0] / 10)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"rounds_per_prune": 0}, "rounds_per_prune"),
-    ({"gamma": 1.5}, "gamma"),
-    ({"update": "adam"}, "update"),
-    ({"update": "V3"}, "momentum_to_one"),  # the message lists every rule
-    ({"max_epochs": 0}, "max_epochs"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"rounds_per_prune": 0}, "rounds_per_prune"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"update": "adam"}, "update"),
+        ({"update": "V3"}, "momentum_to_one"),  # the message lists every rule
+    ],
+)
 def test_bad_options_are_config_errors(options, message):
     with pytest.raises(ConfigError, match=message) as err:
-        api.resolve_search_options(tiny_run_config("ddpnas", **options))
+        resolve_method_options(tiny_run_config("ddpnas", **options))
     assert "\n" not in str(err.value)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
-from binas import api
-from binas.engine.checkpoint import load_checkpoint
 from binas.engine.metrics_log import read_metrics
+from binas.engine.searcher import run_search
+from binas.errors import ConfigError
 from binas.genotype import Genotype
-from binas.strategies import STRATEGIES
+from binas.storage.checkpoint import load_checkpoint
+from binas.strategies import STRATEGIES, resolve_method_options
+from binas.workflows import search as api
 from tests.conftest import tiny_run_config as _tiny
 from tests.strategies.conftest import TINY_OPTIONS
 
@@ -23,6 +26,7 @@ def tiny_run_config(method: str, **kw):
     return _tiny(method, **{**TINY_OPTIONS.get(method, {}), **kw})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("binary", [False, True], ids=["real", "binary"])
 @pytest.mark.parametrize("method", METHODS)
 def test_tiny_search_writes_a_valid_run(method, binary, tmp_path):
@@ -41,7 +45,7 @@ def test_tiny_search_writes_a_valid_run(method, binary, tmp_path):
 
 def _interrupt_after(monkeypatch, epochs: int) -> None:
     """Make the strategy raise KeyboardInterrupt in the middle of epoch `epochs` (as Ctrl-C would)."""
-    from binas.strategies.base import SearchStrategy
+    from binas.engine.strategy import SearchStrategy
 
     for cls in STRATEGIES._items.values():
         original = cls.run_epoch
@@ -55,6 +59,7 @@ def _interrupt_after(monkeypatch, epochs: int) -> None:
     assert SearchStrategy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_interrupted_then_resumed_matches_uninterrupted(method, tmp_path, monkeypatch):
     cfg = tiny_run_config(method, epochs=3)
@@ -78,19 +83,19 @@ def test_interrupted_then_resumed_matches_uninterrupted(method, tmp_path, monkey
 
 
 def test_darts_alpha_moves_and_pc_darts_warmup_freezes_it(tmp_path):
-    from binas.api import build_strategy
     from binas.engine.runtime import setup_runtime
+    from binas.workflows.search import build_strategy
 
     cfg = tiny_run_config("darts", epochs=1)
     runtime = setup_runtime("cpu", 0, num_threads=1)
     darts = build_strategy(cfg, runtime)
     before = darts.arch.alpha_normal.detach().clone()
-    api.run_search(darts, tmp_path / "d", progress=False)
+    run_search(darts, tmp_path / "d", progress=False)
     assert not torch.equal(before, darts.arch.alpha_normal.detach())
 
     pc = build_strategy(tiny_run_config("pc-darts", epochs=1, arch_warmup_epochs=1, partial_channels=2), runtime)
     before = pc.arch.alpha_normal.detach().clone()
-    api.run_search(pc, tmp_path / "p", progress=False)
+    run_search(pc, tmp_path / "p", progress=False)
     assert torch.equal(before, pc.arch.alpha_normal.detach())
     assert pc.arch.edge_normalization
 
@@ -99,4 +104,21 @@ def test_unknown_option_is_a_config_error():
     from binas.errors import ConfigError
 
     with pytest.raises(ConfigError, match="search.options"):
-        api.resolve_search_options(tiny_run_config("darts", partial_channels=2))
+        resolve_method_options(tiny_run_config("darts", partial_channels=2))
+
+
+@pytest.mark.parametrize(
+    ("method", "key", "value"),
+    [("cp-nas", "epochs", 5), ("bnas", "epochs", 5), ("dcp-nas", "binary", True), ("cp-nas", "binary", False)],
+)
+def test_a_shared_key_the_method_does_not_use_is_an_error(method, key, value):
+    cfg = tiny_run_config(method)
+    cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, **{key: value}))
+    with pytest.raises(ConfigError, match=f"search.{key} does not apply"):
+        resolve_method_options(cfg)
+
+
+def test_options_are_typed_once():
+    cfg = resolve_method_options(tiny_run_config("pc-darts", partial_channels=2))
+    assert type(cfg.search.options).__name__ == "PCDartsOptions" and cfg.search.options.partial_channels == 2
+    assert resolve_method_options(cfg) is cfg

@@ -7,8 +7,14 @@ from binas.config.schema import RunConfig
 from tests.conftest import TEST_THREADS
 
 TINY_TRAIN = (
-    "device=cpu", f"num_threads={TEST_THREADS}", "data.image_size=8", "data.max_train_samples=96",
-    "train.net.channels=4", "train.net.layers=3", "train.epochs=1", "train.batch_size=32",
+    "device=cpu",
+    f"num_threads={TEST_THREADS}",
+    "data.image_size=8",
+    "data.max_train_samples=96",
+    "train.net.channels=4",
+    "train.net.layers=3",
+    "train.epochs=1",
+    "train.batch_size=32",
 )
 
 

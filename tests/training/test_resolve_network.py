@@ -7,13 +7,16 @@ import dataclasses
 import pytest
 
 from binas.config.schema import RunConfig
-from binas.training import resolve_network
+from binas.workflows.train import resolve_network
 
 
-@pytest.mark.parametrize("genotype, family, quantizer", [
-    ("dcp-nas-l", "dcp", "learned_scale"),  # the release's MConv
-    ("darts-v2", "darts", "mean_abs"),
-])
+@pytest.mark.parametrize(
+    "genotype, family, quantizer",
+    [
+        ("dcp-nas-l", "dcp", "learned_scale"),  # the release's MConv
+        ("darts-v2", "darts", "mean_abs"),
+    ],
+)
 def test_zoo_genotype_brings_its_family_and_binarizer(genotype: str, family: str, quantizer: str) -> None:
     cfg = resolve_network(RunConfig(), genotype)
     assert cfg.train.net.family == family and cfg.space.weight_quantizer == quantizer

@@ -1,4 +1,4 @@
-"""`binas.training.train`: two-step / one-step / real runs, losses and teachers, files, exact resume."""
+"""`binas.workflows.train.train`: two-step / one-step / real runs, losses and teachers, files, exact resume."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from binas import training
-from binas.engine.checkpoint import load_checkpoint
-from binas.engine.evaluator import load_model
 from binas.engine.metrics_log import read_metrics
 from binas.errors import ConfigError
-from binas.training import train
+from binas.nets.model_file import load_model
+from binas.storage.checkpoint import load_checkpoint
+from binas.workflows import train as training
+from binas.workflows.train import train
 from tests.training.conftest import tiny_train_config
 
 SUMMARY_KEYS = {"top1", "top5", "params", "ops", "memory_mbit", "flops", "bops", "loss", "seconds", "phases"}
@@ -20,8 +20,15 @@ SUMMARY_KEYS = {"top1", "top5", "params", "ops", "memory_mbit", "flops", "bops",
 
 def test_two_step_run_writes_its_directory(tmp_path):
     result = train(tiny_train_config(), "darts-v2", tmp_path, progress=False)
-    for name in ("config.yaml", "genotype.json", "metrics.jsonl", "checkpoint.pt", "step1.pt", "model.pt",
-                 "summary.json"):
+    for name in (
+        "config.yaml",
+        "genotype.json",
+        "metrics.jsonl",
+        "checkpoint.pt",
+        "step1.pt",
+        "model.pt",
+        "summary.json",
+    ):
         assert (tmp_path / name).is_file(), name
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary) and set(summary["phases"]) == {"step1", "step2"}
@@ -48,11 +55,14 @@ def test_step2_starts_from_step1_weights(tmp_path, monkeypatch):
     assert seen and all(torch.equal(seen[k], v) for k, v in step1.items())
 
 
-@pytest.mark.parametrize("overrides, phases, policy", [
-    (("train.two_step=false",), ["train"], "released"),
-    (("train.binary=false", "train.net.drop_path_prob=0.2"), ["train"], "real"),
-    (("space.policy=strict", "space.weight_quantizer=learned_scale"), ["step1", "step2"], "strict"),
-])
+@pytest.mark.parametrize(
+    "overrides, phases, policy",
+    [
+        (("train.two_step=false",), ["train"], "released"),
+        (("train.binary=false", "train.net.drop_path_prob=0.2"), ["train"], "real"),
+        (("space.policy=strict", "space.weight_quantizer=learned_scale"), ["step1", "step2"], "strict"),
+    ],
+)
 def test_one_step_real_and_strict(tmp_path, overrides, phases, policy):
     result = train(tiny_train_config(*overrides), "darts-v1", tmp_path, progress=False)
     assert list(result.phases) == phases and result.summary["policy"] == policy
@@ -72,19 +82,22 @@ def test_kd_with_a_self_real_teacher_trains_the_teacher_first(tmp_path):
 
 def test_checkpoint_teacher_and_ce_kd(tmp_path):
     train(tiny_train_config("train.binary=false"), "darts-v2", tmp_path / "teacher", progress=False)
-    cfg = tiny_train_config("train.loss.kind=ce+kd", "train.loss.kd_weight=0.3",
-                            f"train.teacher.source={tmp_path / 'teacher'}")
+    cfg = tiny_train_config(
+        "train.loss.kind=ce+kd", "train.loss.kd_weight=0.3", f"train.teacher.source={tmp_path / 'teacher'}"
+    )
     result = train(cfg, "darts-v2", tmp_path / "student", progress=False)
     assert list(result.phases) == ["step1", "step2"] and "train_kd" in result.phases["step1"]
-    wrong = tiny_train_config("train.loss.kind=kd", f"train.teacher.source={tmp_path / 'teacher'}",
-                              "data.image_size=16")
+    wrong = tiny_train_config(
+        "train.loss.kind=kd", f"train.teacher.source={tmp_path / 'teacher'}", "data.image_size=16"
+    )
     with pytest.raises(ConfigError, match="image size"):
         train(wrong, "darts-v2", tmp_path / "wrong", progress=False)
 
 
 def test_cp_kernel_loss(tmp_path):
-    result = train(tiny_train_config("train.loss.kind=cp", "train.two_step=false"), "darts-v2", tmp_path,
-                   progress=False)
+    result = train(
+        tiny_train_config("train.loss.kind=cp", "train.two_step=false"), "darts-v2", tmp_path, progress=False
+    )
     assert result.phases["train"]["train_cp"] > 0
 
 
@@ -101,7 +114,8 @@ def test_loss_mixtures_are_what_they_say():
     kd_loss, parts = training.make_loss("kd", LossConfig(), net=teacher, teacher=teacher)(out, teacher_logits, y)
     assert torch.allclose(kd_loss, kd) and parts["train_kd"] == pytest.approx(kd.item())
     mix, _ = training.make_loss("ce+kd", LossConfig(kd_weight=0.25), net=teacher, teacher=teacher)(
-        out, teacher_logits, y)
+        out, teacher_logits, y
+    )
     assert torch.allclose(mix, 0.75 * ce + 0.25 * kd)
     with pytest.raises(ConfigError, match="needs a teacher"):
         training.make_loss("kd", LossConfig(), net=teacher, teacher=None)
@@ -114,8 +128,12 @@ def test_teacher_errors(tmp_path):
         import torchvision  # noqa: F401
     except ImportError:
         with pytest.raises(ConfigError, match="needs torchvision"):
-            train(tiny_train_config("train.loss.kind=kd", "train.teacher.source=torchvision:resnet34"),
-                  "darts-v2", tmp_path / "tv", progress=False)
+            train(
+                tiny_train_config("train.loss.kind=kd", "train.teacher.source=torchvision:resnet34"),
+                "darts-v2",
+                tmp_path / "tv",
+                progress=False,
+            )
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +147,9 @@ def uninterrupted(tmp_path_factory):
 # 4 batches per epoch, 2 epochs per step: call 6 is in step 1 (step 2's network, with its randomly initialised
 # learned scales, is built after the resume), call 14 in step 2's second epoch.
 @pytest.mark.parametrize("kill_at, saved_at", [(6, ("step1", 0)), (14, ("step2", 0))])
-def test_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_run(tmp_path, monkeypatch, uninterrupted, kill_at,
-                                                                     saved_at):
+def test_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_run(
+    tmp_path, monkeypatch, uninterrupted, kill_at, saved_at
+):
     cfg, full_dir = uninterrupted
 
     real_make_loss, calls = training.make_loss, {"n": 0}

@@ -14,8 +14,14 @@ from binas.config.schema import RunConfig
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """`--config FILE.yaml --set key=value ... --seed N --device D --out DIR --quiet`."""
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML config file or preset name (`binas config ls`)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set search.epochs=5 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set search.epochs=5 (repeatable)",
+    )
     parser.add_argument("--seed", type=int, help="random seed (config key `seed`)")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N (config key `device`)")
     parser.add_argument("--out", metavar="DIR", help="write results here (default: a new runs/<date>-... dir)")

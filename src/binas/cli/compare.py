@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from binas.reporting import compare_runs
+    from binas.workflows.compare import compare_runs
 
     print(compare_runs(args.run_dirs, args.format))
     return 0

@@ -13,17 +13,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a trained network (ONNX, or packed 1-bit weights)", description=__doc__)
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a training run directory or its model.pt")
     p.add_argument("--format", choices=sorted(SUFFIXES), default="onnx", help="onnx (default) or packed")
-    p.add_argument("--out", metavar="FILE", help="output file (default: next to the checkpoint, model.onnx / "
-                   "model.packed.pt)")
+    p.add_argument(
+        "--out", metavar="FILE", help="output file (default: next to the checkpoint, model.onnx / model.packed.pt)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="warnings only")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from binas.engine.evaluator import load_model, resolve_model_path
     from binas.export import export_onnx, save_packed
     from binas.metrics.complexity import profile_model
+    from binas.nets.model_file import load_model, resolve_model_path
 
     path = resolve_model_path(args.checkpoint)
     model, spec, _ = load_model(path)
@@ -42,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote       {out}  ({args.format})")
     print(f"file        {report['file_bytes']:,} bytes = {report['file_mbit']:.4f} Mbit")
     if args.format == "packed":
-        print(f"payload     {report['payload_mbit']:.4f} Mbit: {report['binary_weight_bits']:,} weight bits, "
-              f"{report['scale_bits'] // 32:,} scales, {report['real_param_bits'] // 32:,} real params, "
-              f"{report['buffer_bits'] // 32:,} BN statistics")
+        print(
+            f"payload     {report['payload_mbit']:.4f} Mbit: {report['binary_weight_bits']:,} weight bits, "
+            f"{report['scale_bits'] // 32:,} scales, {report['real_param_bits'] // 32:,} real params, "
+            f"{report['buffer_bits'] // 32:,} BN statistics"
+        )
     print(f"estimate    {estimate:.4f} Mbit (binas profile: binary weights, scales, real params; no BN statistics)")
     return 0

@@ -1,30 +1,43 @@
-"""`binas` command line: one module per subcommand; `BinasError`s become one line and exit status 2."""
+"""`binas` command line: one module per subcommand (`COMMANDS`); `BinasError`s become one line, exit 2."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from binas import __version__
+from binas.cli.console import configure_console, console_level
 from binas.engine.metrics_log import metric_sinks
+from binas.engine.tensorboard import tensorboard_factory
 from binas.errors import BinasError
-from binas.logs import configure_console, console_level, tensorboard_factory
+from binas.version import __version__
 
 #: Exit status for usage and input errors (argparse uses 2 as well).
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def command_modules() -> list[ModuleType]:
-    """Every module of `binas.cli` that defines `add_parser(subparsers)`: one module per subcommand."""
-    import binas.cli as package
+#: The modules of `binas.cli` that define a subcommand (`add_parser(subparsers)`), in `binas --help` order.
+COMMANDS = (
+    "search",
+    "train",
+    "run",
+    "evaluate",
+    "profile",
+    "export",
+    "generate",
+    "latency_table",
+    "plot",
+    "compare",
+    "config_cmd",
+)
 
-    modules = [importlib.import_module(f"binas.cli.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
-    return [m for m in modules if hasattr(m, "add_parser")]
+
+def command_modules() -> list[ModuleType]:
+    """The subcommand modules, in `COMMANDS` order."""
+    return [importlib.import_module(f"binas.cli.{name}") for name in COMMANDS]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_console(console_level(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False)))
     try:
-        # Every metrics.jsonl written by the command is mirrored to TensorBoard when it is installed.
+        # Every metrics.jsonl the command writes is mirrored to TensorBoard when it is installed (installed
+        # here once; the library workflows never add a second sink).
         with metric_sinks(tensorboard_factory):
             return int(args.run(args) or 0)
     except BinasError as exc:

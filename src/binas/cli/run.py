@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from binas.cli.common import add_common_options, resolve_config
 
-#: Columns of the table printed at the end (keys of `binas.reporting.COLUMNS`).
+#: Columns of the table printed at the end (keys of `binas.workflows.compare.COLUMNS`).
 RESULT_COLUMNS = ("method", "archid", "top1", "params", "ops", "memory_mbit", "search_seconds", "train_seconds")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="search + retrain + evaluate in one command", description=__doc__)
-    p.add_argument("--method", help="search method (default: dcp-nas if available, else darts; config key "
-                   "search.method)")
+    p.add_argument("--method", help="search method (default: dcp-nas; config key search.method)")
     p.add_argument("--dataset", help="digits (bundled, default) | cifar10 | imagenet | synthetic")
     p.add_argument("--data-dir", help="folder of a local data set (cifar10, imagenet)")
     p.add_argument("--epochs", type=int, help="search epochs (config key search.epochs)")
@@ -26,43 +26,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _config_names_method(args: argparse.Namespace) -> bool:
-    """Whether the config file or a --set override already chooses `search.method`."""
-    from binas.config.io import apply_overrides, load_yaml
-
-    data = load_yaml(args.config) if args.config else {}
-    data = apply_overrides(data, args.overrides)
-    search = data.get("search")
-    return isinstance(search, dict) and search.get("method") is not None
-
-
 def results_table(summary: dict[str, Any]) -> str:
     """The short markdown table `binas run` prints (one row: this run)."""
-    from binas.reporting import COLUMNS, format_table
+    from binas.workflows.compare import COLUMNS, format_table
 
     return format_table([summary], columns=[c for c in COLUMNS if c.key in RESULT_COLUMNS])
 
 
 def run(args: argparse.Namespace) -> int:
-    from binas import pipeline
-    from binas.api import resolve_search_options
     from binas.config.preset_files import resolve_config_path
     from binas.engine.rundir import make_run_dir
     from binas.engine.runtime import broadcast_object, setup_runtime
+    from binas.strategies import resolve_method_options
+    from binas.workflows import run as workflow
 
     if args.config:
         args.config = str(resolve_config_path(args.config))
-    method = args.method or (None if _config_names_method(args) else pipeline.default_method())
-    cfg = resolve_config(args, {
-        "search.method": method, "data.name": args.dataset, "data.data_dir": args.data_dir,
-        "search.epochs": args.epochs, "search.binary": args.binary,
-    })
-    cfg, _ = resolve_search_options(cfg)  # an unknown method or option fails here, before any work
+    cfg = resolve_config(
+        args,
+        {
+            "search.method": args.method,
+            "data.name": args.dataset,
+            "data.data_dir": args.data_dir,
+            "search.epochs": args.epochs,
+            "search.binary": args.binary,
+        },
+    )
+    cfg = resolve_method_options(cfg)  # an unknown method or option fails here, before any work
     runtime = setup_runtime(args.device or cfg.device, cfg.seed, num_threads=cfg.num_threads)
-    run_dir = broadcast_object(make_run_dir(method=cfg.search.method, out=args.out) if runtime.is_main else None)
+    made = make_run_dir(method=cfg.search.method, out=args.out) if runtime.is_main else None
+    run_dir = cast(Path, broadcast_object(made))  # rank 0's new directory, on every rank
     progress = not args.quiet and sys.stderr.isatty()
-    result = pipeline.run(cfg, run_dir, train=not args.search_only, plots=not args.no_plots,
-                          progress=progress, runtime=runtime)
+    result = workflow.run(
+        cfg, run_dir, train=not args.search_only, plots=not args.no_plots, progress=progress, runtime=runtime
+    )
     if runtime.is_main:
         print(results_table(result.summary))
         print(f"run dir: {run_dir}")

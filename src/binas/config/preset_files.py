@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import difflib
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from binas.config.io import load_config
+from binas.config.schema import RunConfig
 from binas.errors import ConfigError
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
@@ -78,6 +81,13 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     if looks_like_path:
         raise ConfigError(f"config file not found: {name_or_path} (`binas config ls` lists the presets)")
     return get_preset(text).path
+
+
+def load_named_config(name_or_path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """The `RunConfig` of a preset name or YAML file (None: the defaults) with `a.b=c` overrides applied:
+    what `--config X --set a.b=c` gives on the command line."""
+    path = resolve_config_path(name_or_path) if name_or_path is not None else None
+    return load_config(RunConfig, path, overrides)
 
 
 def copy_preset(name: str, dest: str | Path, *, force: bool = False) -> Path:

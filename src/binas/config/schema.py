@@ -7,11 +7,13 @@ Each component receives only its own section. Method-specific search options liv
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from binas.config.train import TrainConfig
+from binas.config.train import OpFamilyName, TrainConfig
 from binas.quant.policy import BinarizationPolicy
+from binas.quant.quantizers import STE_CLIP
 from binas.space.mobilenet import MobileNetConfig
 from binas.space.supernet import SupernetConfig
 
@@ -24,8 +26,12 @@ GRAD_CLIP = 5.0
 ARCH_LR = 3e-4
 ARCH_BETAS = (0.5, 0.999)
 ARCH_WEIGHT_DECAY = 1e-3
+#: The search method when none is named: the flagship (`binas search`, `binas run`, `RunConfig()`).
+DEFAULT_METHOD = "dcp-nas"
+#: The weight binarizers a config can name (`binas.quant.quantizers.WEIGHT_QUANTIZERS`).
+WeightQuantizerName = Literal["mean_abs", "learned_scale"]
 #: The binarizer of `space.weight_quantizer: null` outside the zoo genotypes that carry their own.
-DEFAULT_WEIGHT_QUANTIZER = "mean_abs"
+DEFAULT_WEIGHT_QUANTIZER: WeightQuantizerName = "mean_abs"
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ class SpaceConfig:
     `policy` is the binarization of the 1-bit supernet (spec A8): `released` (the official code) or
     `strict` (every cell conv 1-bit); `real` searches a real-valued supernet.
 
+    `ste_clip` is the clip of the straight-through estimators (`ste_sign`, `mean_abs`; 1.0, Eq. 4.35); it
+    is written into every model file with the policy.
+
     `weight_quantizer` null means a zoo genotype's own binarizer when one is trained (`dcp-nas-l`: the
     release's `learned_scale`), else `mean_abs`.
 
@@ -72,25 +81,37 @@ class SpaceConfig:
     steps: int = 4
     multiplier: int = 4
     stem_multiplier: int = 3
-    family: Literal["darts", "dcp"] = "darts"
+    family: OpFamilyName = "darts"
     stem: Literal["cifar", "imagenet"] = "cifar"
     policy: Literal["real", "released", "strict"] = "released"
     act_quantizer: Literal["approx_sign", "ste_sign"] = "approx_sign"
-    weight_quantizer: Literal["mean_abs", "learned_scale"] | None = None
+    weight_quantizer: WeightQuantizerName | None = None
+    ste_clip: float = STE_CLIP
     kind: Literal["darts", "mobilenet"] = "darts"
     mobilenet: MobileNetConfig = field(default_factory=MobileNetConfig)
 
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.ste_clip) and self.ste_clip > 0):
+            raise ValueError(f"ste_clip must be a finite number > 0, got {self.ste_clip}")
+
     def supernet(self, partial_channels: int = 1) -> SupernetConfig:
         return SupernetConfig(
-            channels=self.channels, layers=self.layers, steps=self.steps, multiplier=self.multiplier,
-            stem_multiplier=self.stem_multiplier, family=self.family, partial_channels=partial_channels,
+            channels=self.channels,
+            layers=self.layers,
+            steps=self.steps,
+            multiplier=self.multiplier,
+            stem_multiplier=self.stem_multiplier,
+            family=self.family,
+            partial_channels=partial_channels,
             stem=self.stem,
         )
 
     def binary_policy(self) -> BinarizationPolicy:
         return BinarizationPolicy.preset(
-            self.policy, act_quantizer=self.act_quantizer,
+            self.policy,
+            act_quantizer=self.act_quantizer,
             weight_quantizer=self.weight_quantizer or DEFAULT_WEIGHT_QUANTIZER,
+            ste_clip=self.ste_clip,
         )
 
 
@@ -99,22 +120,25 @@ class SearchConfig:
     """Settings every search strategy shares, plus `options` for the chosen method.
 
     Attributes:
-        method: strategy registry name (`darts`, `pc-darts`, `random`, ...).
+        method: strategy registry name (`dcp-nas`, the default; `darts`, `pc-darts`, `cp-nas`, ...).
         epochs: search epochs; None = the method's own default (`default_epochs` of its strategy: 10 for
-            DARTS, PC-DARTS and random, 3 for DCP-NAS, whose epoch is a Parent and a Child round). CP-NAS,
-            BNAS and DDPNAS run their own sampling/pruning schedule and do not use it.
+            DARTS, PC-DARTS and random, 3 for DCP-NAS, whose epoch is a Parent and a Child round). DDPNAS
+            runs its pruning schedule and stops early at `epochs` if set; CP-NAS and BNAS run their own
+            sampling schedule and reject it (leave it null).
         batch_size: mini-batch size for weights and architecture.
-        binary: search the 1-bit supernet (with `space.policy`) instead of the real one.
+        binary: search the 1-bit supernet (with `space.policy`) instead of the real one; None = real.
+            DCP-NAS searches a real Parent and a 1-bit Child and rejects it (leave it null).
         w_optimizer, w_lr, w_lr_min, w_momentum, w_weight_decay, grad_clip: supernet weights
             (SGD + cosine from w_lr to w_lr_min, DARTS defaults).
         arch_lr, arch_betas, arch_weight_decay: Adam on the architecture parameters (DARTS defaults).
-        options: method-specific options, validated against the strategy's `Config` dataclass.
+        options: method-specific options, validated against the strategy's `Config` dataclass once
+            (`binas.strategies.resolve_method_options`), after which they hold that typed object.
     """
 
-    method: str = "darts"
+    method: str = DEFAULT_METHOD
     epochs: int | None = None
     batch_size: int = 64
-    binary: bool = False
+    binary: bool | None = None
     w_optimizer: Literal["sgd", "adam"] = "sgd"
     w_lr: float = W_LR
     w_lr_min: float = W_LR_MIN
@@ -131,7 +155,7 @@ class SearchConfig:
 class RunConfig:
     """Everything a `binas` command needs. Only the CLI sees the whole object.
 
-    `train` configures retraining a genotype's network (`binas train`, `binas.training.train`)."""
+    `train` configures retraining a genotype's network (`binas train`, `binas.train`)."""
 
     seed: int = 0
     device: str = "auto"

@@ -31,6 +31,9 @@ DIGITS_EPOCHS = 8
 DIGITS_BATCH_SIZE = 64
 DIGITS_WARMUP_EPOCHS = 1.0
 
+#: The op families a network or supernet is built from (`binas.space.ops.OP_FAMILIES`).
+OpFamilyName = Literal["darts", "dcp"]
+
 
 @dataclass(frozen=True)
 class NetConfig:
@@ -47,7 +50,7 @@ class NetConfig:
 
     channels: int = DIGITS_CHANNELS
     layers: int = DIGITS_LAYERS
-    family: Literal["darts", "dcp"] | None = None
+    family: OpFamilyName | None = None
     stem: Literal["cifar", "imagenet"] | None = None
     auxiliary: bool = False
     drop_path_prob: float = 0.0

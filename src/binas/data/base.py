@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -110,14 +109,3 @@ def normalize_(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> T
     m = torch.tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
     return images.sub_(m).div_(s)
-
-
-def derive_seed(*values: int) -> int:
-    """Mix integers (a run seed, an epoch, a stream id) into one well-spread 63-bit seed.
-
-    `seed + epoch` (what `DistributedSampler` does) makes (seed 0, epoch 1) and (seed 1, epoch 0) the same
-    stream; hashing the tuple with numpy's `SeedSequence` keeps every combination distinct and is stable
-    across platforms.
-    """
-    state = np.random.SeedSequence([int(v) for v in values]).generate_state(2, dtype=np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])

@@ -103,14 +103,8 @@ def read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"malformed cifar10 batch file {path}: data is {data.dtype} {data.shape}, "
             f"expected uint8 N×{CIFAR10_ROW_BYTES}"
         )
-    if (
-        labels.shape != (data.shape[0],)
-        or labels.min(initial=0) < 0
-        or labels.max(initial=0) >= CIFAR10_NUM_CLASSES
-    ):
-        raise DataError(
-            f"malformed cifar10 batch file {path}: labels do not match the {data.shape[0]} images"
-        )
+    if labels.shape != (data.shape[0],) or labels.min(initial=0) < 0 or labels.max(initial=0) >= CIFAR10_NUM_CLASSES:
+        raise DataError(f"malformed cifar10 batch file {path}: labels do not match the {data.shape[0]} images")
     return data, labels
 
 

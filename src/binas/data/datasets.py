@@ -13,19 +13,20 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset, Subset
 
 from binas.data.base import (
     DatasetInfo,
     ImageDataset,
     InMemoryImageDataset,
     check_split,
-    derive_seed,
     normalize_,
     resize,
 )
 from binas.data.cifar import load_cifar10
 from binas.data.imagefolder import load_imagenet
 from binas.registry import Registry
+from binas.seeds import derive_seed
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ SYNTHETIC_IMAGE_SIZE = 16
 SYNTHETIC_CHANNELS = 3
 SYNTHETIC_PROTOTYPE_GRID = 4  # class prototypes are drawn at 4×4 and upsampled, so they are smooth
 SYNTHETIC_NOISE_STD = 0.5  # per-pixel noise around the unit-variance class prototype: easy to fit
-_SYNTHETIC_PROTOTYPE_STREAM = 0
-_SYNTHETIC_SPLIT_STREAMS = {"train": 1, "test": 2}
+_SYNTHETIC_PROTOTYPE_STREAM = "synthetic-prototypes"
+_SYNTHETIC_SPLIT_STREAMS = {"train": "synthetic-train", "test": "synthetic-test"}
 
 
 class DatasetLoader(Protocol):
@@ -134,9 +135,7 @@ def load_digits(
     size = DIGITS_IMAGE_SIZE if image_size is None else int(image_size)
     grey, labels = _digits_grey(split, size)
     mean, std = _digits_stats(size)
-    images = normalize_(
-        grey.repeat(1, DIGITS_CHANNELS, 1, 1), [mean] * DIGITS_CHANNELS, [std] * DIGITS_CHANNELS
-    )
+    images = normalize_(grey.repeat(1, DIGITS_CHANNELS, 1, 1), [mean] * DIGITS_CHANNELS, [std] * DIGITS_CHANNELS)
     info = DatasetInfo(
         "digits",
         DIGITS_NUM_CLASSES,
@@ -181,9 +180,7 @@ def make_synthetic(
     labels = (torch.arange(num_samples) % num_classes)[torch.randperm(num_samples, generator=gen)]
     noise = torch.randn(num_samples, in_channels, image_size, image_size, generator=gen)
     images = prototypes[labels] + noise_std * noise
-    info = DatasetInfo(
-        "synthetic", num_classes, in_channels, image_size, (0.0,) * in_channels, (1.0,) * in_channels
-    )
+    info = DatasetInfo("synthetic", num_classes, in_channels, image_size, (0.0,) * in_channels, (1.0,) * in_channels)
     return InMemoryImageDataset(images, labels, info)
 
 
@@ -200,3 +197,26 @@ DATASETS.register("digits", load_digits)
 DATASETS.register("cifar10", load_cifar10)
 DATASETS.register("imagenet", load_imagenet)
 DATASETS.register("synthetic", load_synthetic)
+
+
+def load_training_set(
+    name: str = DEFAULT_DATASET,
+    *,
+    data_dir: str | None = None,
+    image_size: int | None = None,
+    max_samples: int | None = None,
+) -> ImageDataset | Subset:
+    """The "train" split of `name`, truncated to its first `max_samples` samples when that is set (quick
+    runs on big data sets); search and retraining both draw from it."""
+    ds = load_dataset(name, "train", data_dir=data_dir, image_size=image_size)
+    if max_samples is not None and max_samples < len(ds):
+        return Subset(ds, list(range(max_samples)))
+    return ds
+
+
+def dataset_info(dataset: Dataset) -> DatasetInfo:
+    """The `DatasetInfo` of a data set or of a `Subset` of one."""
+    info = getattr(dataset, "info", None) or getattr(getattr(dataset, "dataset", None), "info", None)
+    if info is None:
+        raise TypeError(f"{type(dataset).__name__} carries no DatasetInfo")
+    return info

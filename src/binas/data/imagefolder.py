@@ -30,9 +30,7 @@ SPLIT_FOLDERS = {"train": "train", "test": "val"}  # ImageNet's labelled test se
 
 
 def _class_names(folder: Path) -> list[str]:
-    return sorted(
-        entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")
-    )
+    return sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
 
 
 def scan_class_folders(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
@@ -41,9 +39,7 @@ def scan_class_folders(split_dir: Path, classes: list[str]) -> list[tuple[Path, 
     samples: list[tuple[Path, int]] = []
     for name in _class_names(split_dir):
         if name not in index:
-            raise DataError(
-                f"class folder {split_dir / name} is not one of the {len(classes)} training classes"
-            )
+            raise DataError(f"class folder {split_dir / name} is not one of the {len(classes)} training classes")
         files = sorted(p for p in (split_dir / name).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         samples.extend((path, index[name]) for path in files)
     return samples
@@ -99,9 +95,7 @@ def load_imagenet(
     """ImageNet split `split` ("train" -> `train/`, "test" -> `val/`) from a local class-folder tree."""
     check_split("imagenet", split)
     if data_dir is None:
-        raise DataError(
-            "imagenet needs data_dir: a folder holding train/<class>/*.JPEG and val/<class>/*.JPEG"
-        )
+        raise DataError("imagenet needs data_dir: a folder holding train/<class>/*.JPEG and val/<class>/*.JPEG")
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise DataError(f"imagenet data folder not found: {root}")
@@ -117,7 +111,5 @@ def load_imagenet(
     if size <= 0:
         raise DataError(f"image_size must be a positive integer, got {size}")
     info = DatasetInfo("imagenet", len(classes), IMAGENET_CHANNELS, size, IMAGENET_MEAN, IMAGENET_STD)
-    logger.debug(
-        "indexed %d imagenet %s images in %d classes under %s", len(samples), split, len(classes), split_dir
-    )
+    logger.debug("indexed %d imagenet %s images in %d classes under %s", len(samples), split, len(classes), split_dir)
     return ImageFolderDataset(samples, classes, info)

@@ -16,15 +16,16 @@ from typing import Any
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
-from binas.data.base import InMemoryImageDataset, derive_seed
+from binas.data.base import InMemoryImageDataset
 from binas.errors import ConfigError
+from binas.seeds import derive_seed
 
 logger = logging.getLogger(__name__)
 
 SEARCH_TRAIN_PORTION = 0.5  # DARTS (Liu et al., 2019): half of the train set for w, half for alpha
-_SPLIT_STREAM = 0  # derive_seed stream ids, so the split and the shuffles never share a random stream
-_SHUFFLE_STREAM = 1
-_LOADER_STREAM = 2
+_SPLIT_STREAM = "split"  # derive_seed stream names: the split and the shuffles never share a random stream
+_SHUFFLE_STREAM = "shuffle"
+_LOADER_STREAM = "loader"
 
 
 def split_train_val(
@@ -39,9 +40,7 @@ def split_train_val(
     n = len(dataset)  # type: ignore[arg-type]
     cut = math.floor(train_portion * n)
     if not 0.0 < train_portion < 1.0 or cut == 0 or cut == n:
-        raise ConfigError(
-            f"train_portion must leave both search splits non-empty, got {train_portion} of {n} samples"
-        )
+        raise ConfigError(f"train_portion must leave both search splits non-empty, got {train_portion} of {n} samples")
     generator = torch.Generator().manual_seed(derive_seed(seed, _SPLIT_STREAM))
     order = torch.randperm(n, generator=generator).tolist()
     return Subset(dataset, order[:cut]), Subset(dataset, order[cut:])
@@ -61,7 +60,7 @@ class EpochShuffleSampler(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, _SHUFFLE_STREAM))
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, _SHUFFLE_STREAM, self.epoch))
         return iter(torch.randperm(self.n, generator=generator).tolist())
 
     def __len__(self) -> int:
@@ -80,16 +79,12 @@ def _keep_batch(batch: Any) -> Any:
     return batch
 
 
-def _base_sampler(
-    dataset: Dataset, *, shuffle: bool, seed: int, epoch: int, distributed: bool
-) -> Sampler[int]:
+def _base_sampler(dataset: Dataset, *, shuffle: bool, seed: int, epoch: int, distributed: bool) -> Sampler[int]:
     n = len(dataset)  # type: ignore[arg-type]
     if distributed:
         if not torch.distributed.is_available() or not torch.distributed.is_initialized():
-            raise RuntimeError(
-                "make_loader(distributed=True) needs an initialised torch.distributed process group"
-            )
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed)
+            raise RuntimeError("make_loader(distributed=True) needs an initialised torch.distributed process group")
+        sampler: DistributedSampler[int] = DistributedSampler(dataset, shuffle=shuffle, seed=seed)
         sampler.set_epoch(epoch)
         return sampler
     if shuffle:
@@ -122,7 +117,7 @@ def make_loader(
         raise ConfigError(f"batch_size must be positive, got {batch_size}")
     sampler = _base_sampler(dataset, shuffle=shuffle, seed=seed, epoch=epoch, distributed=distributed)
     # An explicit generator stops the DataLoader from drawing its worker base seed from torch's global RNG.
-    generator = torch.Generator().manual_seed(derive_seed(seed, epoch, _LOADER_STREAM))
+    generator = torch.Generator().manual_seed(derive_seed(seed, _LOADER_STREAM, epoch))
     if supports_batch_indexing(dataset):
         return DataLoader(
             dataset,

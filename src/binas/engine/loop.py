@@ -8,8 +8,9 @@ Strategies never build loaders, pick devices or draw progress bars themselves.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -17,10 +18,12 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from binas.data import make_loader, random_crop_flip
-from binas.engine.runtime import Runtime, all_reduce_mean, derive_seed, preferred_memory_format
+from binas.engine.runtime import Runtime, all_reduce_mean, preferred_memory_format
 from binas.errors import NonFiniteLossError
+from binas.seeds import derive_seed
 
 Batch = tuple[Tensor, Tensor]
+T = TypeVar("T")
 
 #: Crop padding as a fraction of the image side: CIFAR's standard 4 pixels at 32x32 (DARTS).
 CROP_PADDING_FRACTION = 4 / 32
@@ -70,13 +73,24 @@ class EpochLoop:
         world = self.runtime.dist.world_size
         per_rank = max(1, (batch_size or self.batch_size) // world)
         loader = make_loader(
-            dataset, per_rank, shuffle=shuffle, seed=seed, epoch=self.epoch,
-            distributed=self.runtime.dist.is_distributed, num_workers=self.num_workers,
+            dataset,
+            per_rank,
+            shuffle=shuffle,
+            seed=seed,
+            epoch=self.epoch,
+            distributed=self.runtime.dist.is_distributed,
+            num_workers=self.num_workers,
         )
         generator = torch.Generator().manual_seed(derive_seed(seed, "augment"))
         total = len(loader) if max_batches is None else min(len(loader), max_batches)
-        bar = tqdm(loader, total=total, desc=desc or stream, leave=False, disable=not (self.progress and show_progress),
-                   dynamic_ncols=True)
+        bar = tqdm(
+            loader,
+            total=total,
+            desc=desc or stream,
+            leave=False,
+            disable=not (self.progress and show_progress),
+            dynamic_ncols=True,
+        )
         info = getattr(dataset, "info", None) or getattr(getattr(dataset, "dataset", None), "info", None)
         flip = info.hflip if info is not None else True
         use_augment = self.augment if self.augment is not None else (info.augment_by_default if info else True)
@@ -86,13 +100,15 @@ class EpochLoop:
             if max_batches is not None and i >= max_batches:
                 break
             if augment and use_augment:
-                x = random_crop_flip(x, generator, padding=max(1, round(x.shape[-1] * CROP_PADDING_FRACTION)),
-                                     flip=flip)
+                x = random_crop_flip(
+                    x, generator, padding=max(1, round(x.shape[-1] * CROP_PADDING_FRACTION)), flip=flip
+                )
             yield x.to(device, memory_format=memory_format, non_blocking=True), y.to(device, non_blocking=True)
         bar.close()
 
-    def paired(self, first: Dataset, second: Dataset, *, augment_first: bool = True,
-               desc: str | None = None) -> Iterator[tuple[Batch, Batch]]:
+    def paired(
+        self, first: Dataset, second: Dataset, *, augment_first: bool = True, desc: str | None = None
+    ) -> Iterator[tuple[Batch, Batch]]:
         """DARTS-style iteration: a batch of `first` (weights) with a batch of `second` (architecture)."""
         cycled = self._cycle(second)
         for b1 in self.batches(first, stream="paired-first", augment=augment_first, desc=desc):
@@ -113,6 +129,27 @@ class EpochLoop:
             )
         return loss
 
+    def weight_step(
+        self,
+        loss: Tensor,
+        optimizer: torch.optim.Optimizer,
+        params: Sequence[nn.Parameter],
+        clip: float | None,
+        *,
+        before_clip: Callable[[], T] | None = None,
+    ) -> T | None:
+        """One weight step: zero the gradients, backward, average them over ranks, clip their norm to `clip`
+        (None or 0: no clipping), step. `before_clip` is called on the synced, unclipped gradients (e.g. to
+        log a gradient balance) and its result returned."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.sync_grads(params)
+        seen = before_clip() if before_clip is not None else None
+        if clip:
+            nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+        return seen
+
     def sync_grads(self, params: Iterable[nn.Parameter] | Iterable[Tensor]) -> None:
         """Average gradients over torchrun ranks (no-op in one process), so every rank steps identically."""
         if not self.runtime.dist.is_distributed:
@@ -122,12 +159,16 @@ class EpochLoop:
                 p.grad.copy_(all_reduce_mean(p.grad))
 
 
+def topk_correct(logits: Tensor, target: Tensor, topk: tuple[int, ...] = (1,)) -> list[int]:
+    """How many samples have their label among the top-k logits, per k (k above the class count: all)."""
+    k_max = min(max(topk), logits.shape[1])
+    hits = logits.topk(k_max, dim=1).indices.eq(target[:, None])
+    return [int(hits[:, : min(k, k_max)].any(dim=1).sum()) for k in topk]
+
+
 def accuracy(logits: Tensor, target: Tensor, topk: tuple[int, ...] = (1,)) -> list[float]:
     """Top-k accuracies in percent."""
-    k_max = min(max(topk), logits.shape[1])
-    pred = logits.topk(k_max, dim=1).indices
-    correct = pred.eq(target[:, None])
-    return [100.0 * correct[:, : min(k, k_max)].any(dim=1).float().mean().item() for k in topk]
+    return [100.0 * c / max(len(target), 1) for c in topk_correct(logits, target, topk)]
 
 
 class Meter:

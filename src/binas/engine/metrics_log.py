@@ -7,7 +7,7 @@ with nothing but ``json``. Non-finite numbers are written as the strings ``"nan"
 Only rank 0 writes: build the logger with ``enabled=runtime.is_main``. On ``--resume`` the epoch being
 re-run may already have logged lines; :func:`truncate_after` drops them first so no epoch appears twice.
 
-Sinks mirror every record elsewhere (e.g. TensorBoard, ``binas.logs.TensorBoardSink``): pass
+Sinks mirror every record elsewhere (e.g. TensorBoard, ``binas.engine.tensorboard.TensorBoardSink``): pass
 ``sinks=[...]`` or, for loggers built deep inside the engine, install sink *factories* for a block of
 code with :func:`metric_sinks`; each new logger then asks every factory for a sink for its path.
 A failing sink is dropped with a warning: the JSONL file is the record, sinks are a convenience.
@@ -23,14 +23,25 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from binas.engine.rundir import atomic_open, to_jsonable
 from binas.errors import BinasError
+from binas.storage.files import atomic_open, to_jsonable
 
 logger = logging.getLogger(__name__)
 
+#: Record keys that are the x axis, not a curve, in order of preference (`global_epoch` counts the epochs
+#: of all phases of a two-step retraining).
+STEP_KEYS = ("global_epoch", "epoch", "step")
+
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class RecordLog(Protocol):
+    """Where an epoch driver sends its records: a `MetricLogger`, or an adapter in front of one."""
+
+    def log(self, record: Mapping[str, Any]) -> None: ...
+
 
 #: A sink receives each record as written (JSON-safe data); it may also have a ``close()`` method.
 Sink = Callable[[dict[str, Any]], None]
@@ -45,7 +56,8 @@ _SINK_FACTORIES: contextvars.ContextVar[tuple[SinkFactory, ...]] = contextvars.C
 def metric_sinks(*factories: SinkFactory) -> Iterator[None]:
     """Within this block, every new :class:`MetricLogger` built without ``sinks=`` gets a sink from each
     factory (e.g. a TensorBoard writer next to its file). Scoped (a context variable), not global."""
-    token = _SINK_FACTORIES.set(_SINK_FACTORIES.get() + tuple(factories))
+    current = _SINK_FACTORIES.get()
+    token = _SINK_FACTORIES.set(current + tuple(f for f in factories if f not in current))  # no double mirror
     try:
         yield
     finally:
@@ -185,3 +197,15 @@ def truncate_after(path: str | Path, epoch: int, *, key: str = "epoch") -> int:
     if dropped:
         logger.info("%s: dropped %d metric record(s) logged after epoch %d", path, dropped, epoch)
     return dropped
+
+
+def scalars(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The plottable numbers of a metrics record: numbers (not bools), nested mappings as `a/b`."""
+    out: dict[str, float] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(scalars(value, prefix=f"{name}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and name not in STEP_KEYS:
+            out[name] = float(value)
+    return out

@@ -13,7 +13,6 @@ need the same seed, the same thread count (:func:`set_num_threads`) and determin
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import logging
 import os
@@ -26,12 +25,12 @@ import torch
 import torch.distributed as dist
 
 from binas.errors import BinasError
+from binas.seeds import SEED_BITS as _SEED_BITS
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_SEED_BITS = 63  # seeds fit a signed int64 (torch); numpy gets them reduced mod 2**32
 _NUMPY_SEED_MOD = 2**32
 # cuBLAS needs this set before its first call to be deterministic (CUDA docs, "Results reproducibility").
 _CUBLAS_WORKSPACE = ":4096:8"
@@ -84,19 +83,10 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     # Deterministic mode also fills every new tensor with NaN (to expose reads of uninitialised memory):
     # ~10% of a forward pass on the CPU and no effect on results, so it is off.
     with contextlib.suppress(ImportError):  # torch >= 2.1
-        importlib.import_module("torch.utils.deterministic").fill_uninitialized_memory = False
+        # A module whose class defines this property at runtime; typed Any since ModuleType does not declare it.
+        deterministic_flags: Any = importlib.import_module("torch.utils.deterministic")
+        deterministic_flags.fill_uninitialized_memory = False
     logger.debug("seeded python/numpy/torch with %d (deterministic=%s)", seed, deterministic)
-
-
-def derive_seed(seed: int, *keys: int | str) -> int:
-    """A stable seed for a sub-stream, e.g. ``derive_seed(seed, "epoch", 3)`` or ``(seed, "rank", 1)``.
-
-    Uses BLAKE2b, not ``hash()``, so the value is the same in every process and Python session: an epoch
-    re-run after ``--resume`` draws exactly the numbers it drew the first time.
-    """
-    text = "\x1f".join(f"{type(k).__name__}:{k}" for k in (seed, *keys))
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> (64 - _SEED_BITS)
 
 
 def set_num_threads(n: int | None) -> int:
@@ -245,3 +235,12 @@ def preferred_memory_format(device: torch.device) -> torch.memory_format:
     """channels_last on CPU: oneDNN's depth-wise convs (most of a DARTS cell) run 3-5x faster in NHWC
     there (measured in benchmarks/search_cost.py); the default layout elsewhere."""
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+def place(module: ModuleT, device: torch.device) -> ModuleT:
+    """`module` on `device` in the memory format that is fastest there (`preferred_memory_format`)."""
+    # torch's stubs omit Module.to's memory_format keyword, which it accepts (it converts 4-d parameters).
+    return module.to(device, memory_format=preferred_memory_format(device))  # type: ignore[call-overload]

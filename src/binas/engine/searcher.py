@@ -9,27 +9,21 @@ uninterrupted run ends (on CPU, with the same thread count).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from binas.engine.checkpoint import load_checkpoint, save_checkpoint
+from binas.engine.epochs import Clock, EpochPlan, drive_epochs
 from binas.engine.loop import EpochLoop
 from binas.engine.metrics_log import MetricLogger, truncate_after
-from binas.engine.rundir import write_json
-from binas.engine.runtime import barrier, derive_seed, seed_everything
+from binas.engine.strategy import SearchStrategy
 from binas.errors import CheckpointError
 from binas.genotype import Genotype
-from binas.strategies.base import SearchStrategy
+from binas.run_files import CHECKPOINT_FILE, GENOTYPE_FILE, METRICS_FILE, SEARCH_SUMMARY_FILE
+from binas.storage.checkpoint import load_checkpoint, save_checkpoint
+from binas.storage.files import write_json
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_NAME = "checkpoint.pt"
-METRICS_NAME = "metrics.jsonl"
-GENOTYPE_NAME = "genotype.json"
 
 
 @dataclass
@@ -68,67 +62,73 @@ def run_search(
     """
     run_dir = Path(run_dir)
     runtime = strategy.ctx.runtime
-    is_main = runtime.is_main
-    ckpt_path = run_dir / CHECKPOINT_NAME
-    start_epoch, elapsed, elapsed_cpu = 0, 0.0, 0.0
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    start, clock = 0, Clock()
     if resume:
         payload = load_checkpoint(ckpt_path, kind="search")
         if payload.get("method") != strategy.name:
-            raise CheckpointError(
-                f"{ckpt_path} is a '{payload.get('method')}' search, not '{strategy.name}'"
-            )
+            raise CheckpointError(f"{ckpt_path} is a '{payload.get('method')}' search, not '{strategy.name}'")
         strategy.load_state_dict(payload["strategy"])
-        start_epoch, elapsed = int(payload["epoch"]) + 1, float(payload["elapsed"])
-        elapsed_cpu = float(payload.get("elapsed_cpu", 0.0))
-        if is_main:
-            truncate_after(run_dir / METRICS_NAME, payload["epoch"])
-        logger.info("resuming %s search at epoch %d", strategy.name, start_epoch)
-    total = strategy.num_epochs()
-    metrics_log = MetricLogger(run_dir / METRICS_NAME, enabled=is_main)
-    record: dict[str, Any] = {}
-    epoch = start_epoch - 1
-    bar = tqdm(range(start_epoch, total), initial=start_epoch, total=total, desc=f"search {strategy.name}",
-               disable=not (progress and is_main), dynamic_ncols=True)
-    try:
-        for epoch in bar:
-            if strategy.finished():
-                epoch -= 1
-                break
-            seed_everything(derive_seed(runtime.seed, "search-epoch", epoch))
-            loop = EpochLoop(runtime, epoch, strategy.ctx.search.batch_size, augment=augment,
-                             progress=progress and is_main, num_workers=num_workers)
-            t0, c0 = time.perf_counter(), time.process_time()
-            metrics = strategy.run_epoch(epoch, loop)
-            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-            elapsed += seconds
-            elapsed_cpu += cpu_seconds
-            record = {"epoch": epoch, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
-                      **metrics, **strategy.epoch_record(),
-                      "genotype": strategy.genotype().to_dict()}
-            metrics_log.log(record)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if isinstance(v, float)}, refresh=False)
-            if is_main:
-                save_checkpoint(
-                    ckpt_path,
-                    {"method": strategy.name, "epoch": epoch, "elapsed": elapsed, "elapsed_cpu": elapsed_cpu,
-                     "strategy": strategy.state_dict(), **(extra_state or {})},
-                    kind="search",
-                )
-            barrier()
-    finally:
-        bar.close()
-        metrics_log.close()
+        start = int(payload["epoch"]) + 1
+        clock = Clock(float(payload["elapsed"]), float(payload.get("elapsed_cpu", 0.0)))
+        if runtime.is_main:
+            truncate_after(run_dir / METRICS_FILE, payload["epoch"])
+        logger.info("resuming %s search at epoch %d", strategy.name, start)
+
+    def run_epoch(epoch: int, loop: EpochLoop) -> dict[str, Any]:
+        return {**strategy.run_epoch(epoch, loop), **strategy.epoch_record(), "genotype": strategy.genotype().to_dict()}
+
+    def save(epoch: int, record: dict[str, Any]) -> None:
+        save_checkpoint(
+            ckpt_path,
+            {
+                "method": strategy.name,
+                "epoch": epoch,
+                "elapsed": clock.seconds,
+                "elapsed_cpu": clock.cpu_seconds,
+                "strategy": strategy.state_dict(),
+                **(extra_state or {}),
+            },
+            kind="search",
+        )
+
+    plan = EpochPlan(
+        f"search {strategy.name}",
+        ("search-epoch",),
+        strategy.ctx.search.batch_size,
+        augment=augment,
+        num_workers=num_workers,
+        progress=progress,
+    )
+    with MetricLogger(run_dir / METRICS_FILE, enabled=runtime.is_main) as metrics_log:
+        epochs, record = drive_epochs(
+            range(start, strategy.num_epochs()),
+            run_epoch,
+            runtime,
+            plan,
+            clock=clock,
+            metrics_log=metrics_log,
+            save=save,
+            stop=strategy.finished,
+        )
     genotype = strategy.genotype()
-    if is_main:
-        genotype.save(run_dir / GENOTYPE_NAME)
+    if runtime.is_main:
+        genotype.save(run_dir / GENOTYPE_FILE)
         _write_diagrams(genotype, run_dir)
         strategy.write_artifacts(run_dir)
-        write_json(run_dir / "search_summary.json", {
-            "method": strategy.name, "epochs": epoch + 1, "search_seconds": round(elapsed, 2),
-            "search_cpu_seconds": round(elapsed_cpu, 2),
-            "genotype": genotype.to_dict(), "archid": genotype.archid, "last": record,
-        })
-    return SearchResult(genotype, run_dir, epoch + 1, elapsed, record, elapsed_cpu)
+        write_json(
+            run_dir / SEARCH_SUMMARY_FILE,
+            {
+                "method": strategy.name,
+                "epochs": epochs,
+                "search_seconds": round(clock.seconds, 2),
+                "search_cpu_seconds": round(clock.cpu_seconds, 2),
+                "genotype": genotype.to_dict(),
+                "archid": genotype.archid,
+                "last": record,
+            },
+        )
+    return SearchResult(genotype, run_dir, epochs, clock.seconds, record, clock.cpu_seconds)
 
 
 def _write_diagrams(genotype: Genotype, run_dir: Path) -> None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from binas.quant.functional import hard_sign
 from binas.quant.layers import QuantConv2d
+
+#: A 2-D conv's size argument. `nn.Conv2d` stores each as `tuple[int, ...]` (the type of every `_ConvNd`),
+#: but for a 2-D conv the tuple holds two ints, which is what its constructor takes.
+_Pair = tuple[int, int]
 
 
 class BinarySign(nn.Module):
@@ -27,8 +32,17 @@ class BinarySign(nn.Module):
 
 def _plain(conv: QuantConv2d, weight: Tensor | None) -> nn.Module:
     """A `nn.Conv2d` computing what `conv` computes in eval mode, preceded by `BinarySign` if needed."""
-    plain = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=conv.bias is not None, padding_mode=conv.padding_mode)
+    plain = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        cast(_Pair, conv.kernel_size),
+        cast(_Pair, conv.stride),
+        cast("str | _Pair", conv.padding),
+        cast(_Pair, conv.dilation),
+        conv.groups,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
+    )
     with torch.no_grad():
         folded = conv.quantized_weight() if weight is None else weight
         # clone() keeps the memory format, so the copy runs the same conv kernel as the trained layer

@@ -20,23 +20,37 @@ INPUT_NAME, OUTPUT_NAME = "images", "logits"
 
 
 def export_onnx(
-    model: nn.Module, path: str | Path, input_size: tuple[int, int, int, int], *, opset: int = ONNX_OPSET,
-    check: bool = True, dtype: torch.dtype = torch.float32,
+    model: nn.Module,
+    path: str | Path,
+    input_size: tuple[int, int, int, int],
+    *,
+    opset: int = ONNX_OPSET,
+    check: bool = True,
+    dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Write `to_inference(model)` as ONNX (CPU, dynamic batch) and, if `onnx` is installed and `check`,
     validate the file with `onnx.checker` (full check: types and shapes). `dtype` float64 gives a graph whose
     outputs can be compared with the model's without float32 rounding flipping signs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    copy = to_inference(model).cpu().to(dtype=dtype, memory_format=torch.contiguous_format)
+    copy = to_inference(model).cpu()
+    # torch's stubs omit `Module.to`'s documented `memory_format` keyword
+    copy = copy.to(dtype=dtype, memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     dummy = torch.zeros(input_size, dtype=dtype)
     try:  # the TorchScript exporter: no extra package (the torch.export-based one needs onnxscript)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=DeprecationWarning)  # the legacy exporter's notice
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # the input-shape check
-            torch.onnx.export(copy, (dummy,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              opset_version=opset, dynamo=False,
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+            torch.onnx.export(
+                copy,
+                (dummy,),
+                str(path),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                opset_version=opset,
+                dynamo=False,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            )
     except ImportError as exc:
         raise BinasError(f"ONNX export needs the onnx extra (pip install 'binas[onnx]'): {exc}") from None
     if check:

@@ -20,12 +20,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from binas.engine.checkpoint import load_checkpoint, save_checkpoint
-from binas.engine.evaluator import ModelSpec
 from binas.errors import CheckpointError
 from binas.export.inference import to_inference
+from binas.nets.model_file import ModelSpec
 from binas.quant.functional import hard_sign
 from binas.quant.layers import QuantConv2d
+from binas.quant.quantizers import WeightQuantizer
+from binas.storage.checkpoint import load_checkpoint, save_checkpoint
 
 PACKED_KIND = "packed"
 BITS_PER_BYTE = 8
@@ -70,19 +71,30 @@ class PackedSizes:
         return self.file_bytes * BITS_PER_BYTE / 1e6
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "payload_mbit": self.payload_mbit, "estimate_mbit": self.estimate_mbit,
-                "file_mbit": self.file_mbit}
+        return {
+            **asdict(self),
+            "payload_mbit": self.payload_mbit,
+            "estimate_mbit": self.estimate_mbit,
+            "file_mbit": self.file_mbit,
+        }
 
 
 def _binary_convs(model: nn.Module) -> dict[str, QuantConv2d]:
     return {n: m for n, m in model.named_modules() if isinstance(m, QuantConv2d) and m.binary_weights}
 
 
+def _weight_quantizer(conv: QuantConv2d) -> WeightQuantizer:
+    """The binarizer of a conv with binary weights (as all of `_binary_convs` are)."""
+    assert conv.weight_quantizer is not None, "a conv with binary weights has a weight quantizer"
+    return conv.weight_quantizer
+
+
 def save_packed(model: nn.Module, spec: ModelSpec, path: str | Path) -> PackedSizes:
     """Write `model` (a trained `Network` described by `spec`) in the packed form; return its sizes."""
     convs = _binary_convs(model)
-    skip = {f"{n}.weight" for n in convs} | {f"{n}.weight_quantizer.{k}" for n, c in convs.items()
-                                             for k, _ in c.weight_quantizer.named_parameters()}  # type: ignore[union-attr]
+    skip = {f"{n}.weight" for n in convs} | {
+        f"{n}.weight_quantizer.{k}" for n, c in convs.items() for k, _ in _weight_quantizer(c).named_parameters()
+    }
     bits: list[np.ndarray] = []
     reals: list[Tensor] = []
     index: list[dict[str, Any]] = []
@@ -91,9 +103,17 @@ def save_packed(model: nn.Module, spec: ModelSpec, path: str | Path) -> PackedSi
     with torch.no_grad():
         for name, conv in convs.items():
             packed = np.packbits(conv.weight.detach().cpu().numpy().reshape(-1) >= 0)
-            beta = conv.weight_quantizer.scale(conv.weight).detach().reshape(-1).float().cpu()  # type: ignore[union-attr]
-            index.append({"name": name, "kind": "binary", "shape": list(conv.weight.shape), "offset": bit_offset,
-                          "count": int(packed.size), "scale_offset": real_offset})
+            beta = _weight_quantizer(conv).scale(conv.weight).detach().reshape(-1).float().cpu()
+            index.append(
+                {
+                    "name": name,
+                    "kind": "binary",
+                    "shape": list(conv.weight.shape),
+                    "offset": bit_offset,
+                    "count": int(packed.size),
+                    "scale_offset": real_offset,
+                }
+            )
             bits.append(packed)
             reals.append(beta)
             bit_offset += packed.size
@@ -106,8 +126,15 @@ def save_packed(model: nn.Module, spec: ModelSpec, path: str | Path) -> PackedSi
             if name in skip or name.rsplit(".", 1)[-1] in SKIPPED_BUFFERS:
                 continue
             flat = tensor.detach().reshape(-1).float().cpu()
-            index.append({"name": name, "kind": "real", "shape": list(tensor.shape), "offset": real_offset,
-                          "count": flat.numel()})
+            index.append(
+                {
+                    "name": name,
+                    "kind": "real",
+                    "shape": list(tensor.shape),
+                    "offset": real_offset,
+                    "count": flat.numel(),
+                }
+            )
             reals.append(flat)
             real_offset += flat.numel()
             sizes["param" if name in params else "buffer"] += flat.numel() * REAL_BITS
@@ -118,8 +145,9 @@ def save_packed(model: nn.Module, spec: ModelSpec, path: str | Path) -> PackedSi
         "index": index,
     }
     path = save_checkpoint(path, payload, kind=PACKED_KIND)
-    return PackedSizes(sizes["binary"], sizes["padding"], sizes["scale"], sizes["param"], sizes["buffer"],
-                       path.stat().st_size)
+    return PackedSizes(
+        sizes["binary"], sizes["padding"], sizes["scale"], sizes["param"], sizes["buffer"], path.stat().st_size
+    )
 
 
 def load_packed(path: str | Path) -> tuple[nn.Module, ModelSpec]:
@@ -136,12 +164,12 @@ def load_packed(path: str | Path) -> tuple[nn.Module, ModelSpec]:
         shape = tuple(item["shape"])
         if item["kind"] == "binary":
             n = math.prod(shape)
-            signs = np.unpackbits(bits[item["offset"]: item["offset"] + item["count"]], count=n)
+            signs = np.unpackbits(bits[item["offset"] : item["offset"] + item["count"]], count=n)
             sign = hard_sign(torch.from_numpy(signs.astype(np.float32)) - 0.5).reshape(shape)
-            beta = reals[item["scale_offset"]: item["scale_offset"] + shape[0]].reshape(-1, *([1] * (len(shape) - 1)))
+            beta = reals[item["scale_offset"] : item["scale_offset"] + shape[0]].reshape(-1, *([1] * (len(shape) - 1)))
             kernels[item["name"]] = beta * sign  # the product the trained quantizer computes
         else:
-            state[item["name"]] = reals[item["offset"]: item["offset"] + item["count"]].reshape(shape)
+            state[item["name"]] = reals[item["offset"] : item["offset"] + item["count"]].reshape(shape)
     result = net.load_state_dict(state, strict=False)
     expected_missing = set(_expected_missing(net))
     if result.unexpected_keys or set(result.missing_keys) - expected_missing:
@@ -153,6 +181,6 @@ def _expected_missing(net: nn.Module) -> list[str]:
     """Keys the packed file leaves out: binary latent weights, their quantizer parameters, BN counters."""
     convs = _binary_convs(net)
     keys = [f"{n}.weight" for n in convs]
-    keys += [f"{n}.weight_quantizer.{k}" for n, c in convs.items() for k, _ in c.weight_quantizer.named_parameters()]  # type: ignore[union-attr]
+    keys += [f"{n}.weight_quantizer.{k}" for n, c in convs.items() for k, _ in _weight_quantizer(c).named_parameters()]
     keys += [k for k in net.state_dict() if k.rsplit(".", 1)[-1] in SKIPPED_BUFFERS]
     return keys

@@ -54,7 +54,12 @@ def _best_in(theta_row: np.ndarray, columns: list[int]) -> int:
 
 
 def enumerate_cells(
-    theta: np.ndarray, *, height: int, non_param: int, primitives: Sequence[str] = PRIMITIVES, steps: int = STEPS,
+    theta: np.ndarray,
+    *,
+    height: int,
+    non_param: int,
+    primitives: Sequence[str] = PRIMITIVES,
+    steps: int = STEPS,
 ) -> Iterator[ConstrainedCell]:
     """Every cell of height <= `height` with exactly `non_param` non-parametric ops, with its score."""
     edges_per_cell = PAIRS_PER_NODE * steps
@@ -86,8 +91,9 @@ def enumerate_cells(
             yield ConstrainedCell(pairs, score, h, non_param)
 
 
-def best_cell(theta: np.ndarray, *, height: int, non_param: int, primitives: Sequence[str] = PRIMITIVES,
-              steps: int = STEPS) -> ConstrainedCell:
+def best_cell(
+    theta: np.ndarray, *, height: int, non_param: int, primitives: Sequence[str] = PRIMITIVES, steps: int = STEPS
+) -> ConstrainedCell:
     """The highest-scoring cell of `enumerate_cells` (first one on ties)."""
     best: ConstrainedCell | None = None
     for cell in enumerate_cells(theta, height=height, non_param=non_param, primitives=primitives, steps=steps):
@@ -98,8 +104,13 @@ def best_cell(theta: np.ndarray, *, height: int, non_param: int, primitives: Seq
 
 
 def constrained_genotype(
-    theta: np.ndarray, *, height: int, non_param: int, constrain_reduce: bool = False,
-    primitives: Sequence[str] = PRIMITIVES, steps: int = STEPS,
+    theta: np.ndarray,
+    *,
+    height: int,
+    non_param: int,
+    constrain_reduce: bool = False,
+    primitives: Sequence[str] = PRIMITIVES,
+    steps: int = STEPS,
 ) -> tuple[Genotype, float]:
     """A genotype whose normal cell (and reduction cell with `constrain_reduce`) meets the constraints.
 

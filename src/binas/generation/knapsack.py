@@ -82,8 +82,10 @@ def solve_knapsack(
     feasible = np.flatnonzero(dp <= budget)
     if feasible.size == 0:
         cheapest = float(np.nanmin(np.where(np.isfinite(costs), costs, np.nan), axis=1).sum())
-        raise GenerationError(f"no network fits the budget: the cheapest choice costs {cheapest:.6g} "
-                              f"against {budget:.6g} left for the searchable blocks")
+        raise GenerationError(
+            f"no network fits the budget: the cheapest choice costs {cheapest:.6g} "
+            f"against {budget:.6g} left for the searchable blocks"
+        )
     j = int(feasible.max())
     best_value, total = j, float(dp[j])
     path = [0] * n

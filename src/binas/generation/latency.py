@@ -37,9 +37,15 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def measure_latency(module: nn.Module, input_shape: tuple[int, ...], *, device: torch.device | None = None,
-                    warmup: int = WARMUP_CALLS, repeats: int = TIMED_CALLS,
-                    forward: Callable[[torch.Tensor], Any] | None = None) -> float:
+def measure_latency(
+    module: nn.Module,
+    input_shape: tuple[int, ...],
+    *,
+    device: torch.device | None = None,
+    warmup: int = WARMUP_CALLS,
+    repeats: int = TIMED_CALLS,
+    forward: Callable[[torch.Tensor], Any] | None = None,
+) -> float:
     """Median milliseconds of one eval-mode forward of `module` on a zero input of `input_shape`."""
     from binas.engine.runtime import preferred_memory_format
 
@@ -47,7 +53,7 @@ def measure_latency(module: nn.Module, input_shape: tuple[int, ...], *, device: 
     x = torch.zeros(input_shape, device=device)
     if x.dim() == 4:  # the layout the engine runs models in on this device
         fmt = preferred_memory_format(device)
-        module.to(memory_format=fmt)
+        module.to(memory_format=fmt)  # type: ignore[call-overload]  # stubs omit `Module.to`'s `memory_format`
         x = x.contiguous(memory_format=fmt)
     run = forward or module
     was_training = module.training
@@ -91,8 +97,9 @@ class LatencyTable:
         try:
             return self.entries[key]
         except KeyError:
-            raise GenerationError(f"latency table has no entry '{key}'; re-measure it with `binas latency-table`") \
-                from None
+            raise GenerationError(
+                f"latency table has no entry '{key}'; re-measure it with `binas latency-table`"
+            ) from None
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -113,9 +120,13 @@ class LatencyTable:
         if not isinstance(data, dict) or data.get("format") != TABLE_FORMAT:
             raise GenerationError(f"{path} is not a binas latency table")
         try:
-            return cls(device=str(data["device"]), threads=int(data["threads"]), batch_size=int(data["batch_size"]),
-                       torch_version=str(data.get("torch_version", "")),
-                       entries={str(k): float(v) for k, v in data["entries"].items()})
+            return cls(
+                device=str(data["device"]),
+                threads=int(data["threads"]),
+                batch_size=int(data["batch_size"]),
+                torch_version=str(data.get("torch_version", "")),
+                entries={str(k): float(v) for k, v in data["entries"].items()},
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise GenerationError(f"latency table {path} is malformed: {err}") from None
 

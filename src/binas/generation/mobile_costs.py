@@ -9,15 +9,25 @@ counting rules, so `fixed + sum(chosen block costs)` is exactly the derived netw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import cast
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from binas.generation.latency import LatencyTable, device_description, measure_latency
+from binas.generation.latency import TIMED_CALLS, LatencyTable, device_description, measure_latency
 from binas.metrics.complexity import profile_model
 from binas.quant.policy import BinarizationPolicy
-from binas.space.mobilenet import ZERO, BlockSpec, Candidate, MobileNetConfig, MobileSupernet, candidate_name
+from binas.space.mobilenet import (
+    ZERO,
+    BlockSpec,
+    Candidate,
+    ChoiceBlock,
+    MobileNetConfig,
+    MobileSupernet,
+    candidate_name,
+)
 
 #: The profiler quantities a budget may bound.
 PROFILE_METRICS: tuple[str, ...] = ("flops", "ops", "params")
@@ -35,17 +45,31 @@ class MobileCosts:
         return self.fixed[metric] + float(sum(self.blocks[metric][i, k] for i, k in enumerate(choice)))
 
 
-def _shapes(net: MobileSupernet, image_size: int) -> tuple[tuple[int, ...], list[tuple[int, ...]], tuple[int, ...]]:
+#: An (N, C, H, W) input shape.
+Shape = tuple[int, int, int, int]
+
+
+def _shape(x: Tensor) -> Shape:
+    n, c, h, w = x.shape
+    return n, c, h, w
+
+
+def _blocks(net: MobileSupernet) -> list[ChoiceBlock]:
+    """The searchable blocks of `net` (its `blocks` ModuleList holds only `ChoiceBlock`s)."""
+    return cast("list[ChoiceBlock]", list(net.blocks))
+
+
+def _shapes(net: MobileSupernet, image_size: int) -> tuple[Shape, list[Shape], Shape]:
     """Input shapes of the first block, of every searchable block and of the head (batch 1)."""
     with torch.no_grad():
         x = net.stem(torch.zeros(1, net.in_channels, image_size, image_size))
-        first = tuple(x.shape)
+        first = _shape(x)
         x = net.first_block(x)
         shapes = []
         for block in net.blocks:
-            shapes.append(tuple(x.shape))
+            shapes.append(_shape(x))
             x = block(x, 0)
-    return first, shapes, tuple(x.shape)
+    return first, shapes, _shape(x)
 
 
 def _build(cfg: MobileNetConfig, num_classes: int, in_channels: int, policy: BinarizationPolicy) -> MobileSupernet:
@@ -53,8 +77,9 @@ def _build(cfg: MobileNetConfig, num_classes: int, in_channels: int, policy: Bin
     return net.eval()
 
 
-def mobile_costs(cfg: MobileNetConfig, *, num_classes: int, in_channels: int, image_size: int,
-                 policy: BinarizationPolicy) -> MobileCosts:
+def mobile_costs(
+    cfg: MobileNetConfig, *, num_classes: int, in_channels: int, image_size: int, policy: BinarizationPolicy
+) -> MobileCosts:
     """Profile every candidate of every block once (on CPU, batch 1) and the fixed parts."""
     net = _build(cfg, num_classes, in_channels, policy)
     first, shapes, head = _shapes(net, image_size)
@@ -66,7 +91,7 @@ def mobile_costs(cfg: MobileNetConfig, *, num_classes: int, in_channels: int, im
             fixed[m] += float(getattr(prof, m))
     n, k_ops = net.num_blocks, net.num_ops
     blocks = {m: np.zeros((n, k_ops)) for m in PROFILE_METRICS}
-    for i, (block, shape) in enumerate(zip(net.blocks, shapes)):
+    for i, (block, shape) in enumerate(zip(_blocks(net), shapes)):
         for k, cand in enumerate(block.candidates):
             if cand == ZERO:
                 continue
@@ -81,9 +106,11 @@ def block_key(spec: BlockSpec, candidate: Candidate, shape: tuple[int, ...], pol
     _, c, h, w = shape
     if candidate == ZERO:
         return f"zero-input:{h}x{w}x{c}"
-    kernel, expand = candidate  # type: ignore[misc]
-    return (f"mbconv-input:{h}x{w}x{c}-output:{spec.c_out}-kernel:{kernel}-expand:{expand}-stride:{spec.stride}"
-            f"-idskip:{int(spec.skippable)}-policy:{policy}-batch:{batch}")
+    kernel, expand = cast("tuple[int, int]", candidate)  # not ZERO, the only str candidate
+    return (
+        f"mbconv-input:{h}x{w}x{c}-output:{spec.c_out}-kernel:{kernel}-expand:{expand}-stride:{spec.stride}"
+        f"-idskip:{int(spec.skippable)}-policy:{policy}-batch:{batch}"
+    )
 
 
 def _fixed_keys(net: MobileSupernet, shapes: tuple[tuple[int, ...], ...], policy: str, batch: int) -> list[str]:
@@ -91,21 +118,32 @@ def _fixed_keys(net: MobileSupernet, shapes: tuple[tuple[int, ...], ...], policy
     (_, c, h, w), (_, c1, h1, w1), (_, c2, h2, w2) = shapes
     classes = net.head[-1].out_features
     head_width = net.head[0].out_channels
-    return [f"stem-input:{h}x{w}x{c}-output:{c1}-stride:{net.cfg.stem_stride}-batch:{batch}",
-            f"first_block-input:{h1}x{w1}x{c1}-output:{net.first_block.spec.c_out}-policy:{policy}-batch:{batch}",
-            f"head-input:{h2}x{w2}x{c2}-mix:{head_width}-classes:{classes}-batch:{batch}"]
+    return [
+        f"stem-input:{h}x{w}x{c}-output:{c1}-stride:{net.cfg.stem_stride}-batch:{batch}",
+        f"first_block-input:{h1}x{w1}x{c1}-output:{net.first_block.spec.c_out}-policy:{policy}-batch:{batch}",
+        f"head-input:{h2}x{w2}x{c2}-mix:{head_width}-classes:{classes}-batch:{batch}",
+    ]
 
 
-def measure_mobile_latency(cfg: MobileNetConfig, *, num_classes: int, in_channels: int, image_size: int,
-                           policy: BinarizationPolicy, device: torch.device, batch_size: int = 1,
-                           table: LatencyTable | None = None, repeats: int | None = None) -> LatencyTable:
+def measure_mobile_latency(
+    cfg: MobileNetConfig,
+    *,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    policy: BinarizationPolicy,
+    device: torch.device,
+    batch_size: int = 1,
+    table: LatencyTable | None = None,
+    repeats: int | None = None,
+) -> LatencyTable:
     """Measure (on `device`) every block candidate and fixed part of the space not yet in `table`."""
     table = table or LatencyTable(device_description(device), torch.get_num_threads(), batch_size)
     table.check_matches(device, batch_size)
     net = _build(cfg, num_classes, in_channels, policy)
     first, shapes, head = _shapes(net, image_size)
     net.to(device)
-    timing = {} if repeats is None else {"repeats": repeats}
+    timed_calls = TIMED_CALLS if repeats is None else repeats
     stem_in = (1, in_channels, image_size, image_size)
     fixed_shapes = (stem_in, first, head)
 
@@ -115,8 +153,8 @@ def measure_mobile_latency(cfg: MobileNetConfig, *, num_classes: int, in_channel
     modules: list[nn.Module] = [net.stem, net.first_block, net.head]
     for key, module, shape in zip(_fixed_keys(net, fixed_shapes, policy.name, batch_size), modules, fixed_shapes):
         if key not in table.entries:
-            table.entries[key] = measure_latency(module, batched(shape), device=device, **timing)
-    for block, shape in zip(net.blocks, shapes):
+            table.entries[key] = measure_latency(module, batched(shape), device=device, repeats=timed_calls)
+    for block, shape in zip(_blocks(net), shapes):
         for k, cand in enumerate(block.candidates):
             key = block_key(block.spec, cand, shape, policy.name, batch_size)
             if key in table.entries:
@@ -124,20 +162,32 @@ def measure_mobile_latency(cfg: MobileNetConfig, *, num_classes: int, in_channel
             if cand == ZERO:
                 table.entries[key] = 0.0
             else:
-                table.entries[key] = measure_latency(block, batched(shape), device=device,
-                                                     forward=lambda x, b=block, i=k: b(x, i), **timing)
+                table.entries[key] = measure_latency(
+                    block, batched(shape), device=device, forward=partial(block, index=k), repeats=timed_calls
+                )
     return table
 
 
-def latency_costs(cfg: MobileNetConfig, table: LatencyTable, *, num_classes: int, in_channels: int,
-                  image_size: int, policy: BinarizationPolicy) -> tuple[float, np.ndarray]:
+def latency_costs(
+    cfg: MobileNetConfig,
+    table: LatencyTable,
+    *,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    policy: BinarizationPolicy,
+) -> tuple[float, np.ndarray]:
     """(fixed ms, (n, K) ms per candidate) looked up in `table` for this space."""
     net = _build(cfg, num_classes, in_channels, policy)
     first, shapes, head = _shapes(net, image_size)
     fixed_shapes = ((1, in_channels, image_size, image_size), first, head)
     fixed = sum(table.lookup(k) for k in _fixed_keys(net, fixed_shapes, policy.name, table.batch_size))
-    costs = np.array([[table.lookup(block_key(b.spec, c, s, policy.name, table.batch_size)) for c in b.candidates]
-                      for b, s in zip(net.blocks, shapes)])
+    costs = np.array(
+        [
+            [table.lookup(block_key(b.spec, c, s, policy.name, table.batch_size)) for c in b.candidates]
+            for b, s in zip(_blocks(net), shapes)
+        ]
+    )
     return float(fixed), costs
 
 

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from binas.config.schema import RunConfig
+from binas.engine.rundir import load_run_config
 from binas.errors import BinasError
 from binas.generation.budgets import GenerationError
 from binas.quant.policy import BinarizationPolicy
+from binas.run_files import CHECKPOINT_FILE
 
 THETA_FILE = "theta.json"
-CHECKPOINT_FILE = "checkpoint.pt"
 METHOD = "ddpnas"
 
 
@@ -60,19 +61,18 @@ def _theta_data(run_dir: Path) -> dict[str, Any]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise GenerationError(f"cannot read {path}: {err}") from None
     if (run_dir / CHECKPOINT_FILE).is_file():
-        from binas.engine.checkpoint import load_checkpoint
+        from binas.storage.checkpoint import load_checkpoint
 
         state = load_checkpoint(run_dir / CHECKPOINT_FILE, kind="search").get("strategy", {})
         if "theta_record" in state:
             return state["theta_record"]
-    raise GenerationError(f"{run_dir} has neither {THETA_FILE} nor a DDPNAS checkpoint; run `binas search "
-                          "--method ddpnas` first")
+    raise GenerationError(
+        f"{run_dir} has neither {THETA_FILE} nor a DDPNAS checkpoint; run `binas search --method ddpnas` first"
+    )
 
 
 def load_search_record(run_dir: str | Path) -> SearchRecord:
     """Read a DDPNAS run directory; anything missing or of another method is a `GenerationError`."""
-    from binas.api import load_run_config
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise GenerationError(f"run directory not found: {run_dir}")
@@ -81,16 +81,24 @@ def load_search_record(run_dir: str | Path) -> SearchRecord:
     except BinasError as err:
         raise GenerationError(f"{run_dir} is not a search run directory: {err}") from None
     if config.search.method != METHOD:
-        raise GenerationError(f"{run_dir} is a '{config.search.method}' search; `binas generate` needs a "
-                              f"'{METHOD}' run (it generates from DDPNAS's learned distribution)")
+        raise GenerationError(
+            f"{run_dir} is a '{config.search.method}' search; `binas generate` needs a "
+            f"'{METHOD}' run (it generates from DDPNAS's learned distribution)"
+        )
     data = _theta_data(run_dir)
     try:
         info = data["info"]
         return SearchRecord(
-            run_dir=run_dir, config=config, space=str(data["space"]),
-            theta=np.asarray(data["theta"], dtype=np.float64), alive=np.asarray(data["alive"], dtype=bool),
-            op_names=[list(map(str, row)) for row in data["op_names"]], num_classes=int(info["num_classes"]),
-            in_channels=int(info["in_channels"]), image_size=int(info["image_size"]), binary=bool(data["binary"]),
+            run_dir=run_dir,
+            config=config,
+            space=str(data["space"]),
+            theta=np.asarray(data["theta"], dtype=np.float64),
+            alive=np.asarray(data["alive"], dtype=bool),
+            op_names=[list(map(str, row)) for row in data["op_names"]],
+            num_classes=int(info["num_classes"]),
+            in_channels=int(info["in_channels"]),
+            image_size=int(info["image_size"]),
+            binary=bool(data["binary"]),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise GenerationError(f"{run_dir}/{THETA_FILE} is malformed: {err}") from None

@@ -71,8 +71,7 @@ def _flatten_nested(value: Any) -> Any:
         isinstance(value, list)
         and bool(value)
         and all(
-            isinstance(node, list) and bool(node) and all(isinstance(pair, list) for pair in node)
-            for node in value
+            isinstance(node, list) and bool(node) and all(isinstance(pair, list) for pair in node) for node in value
         )
     )
     return [pair for node in value for pair in node] if nested else value
@@ -85,9 +84,7 @@ def _find_call(text: str) -> ast.Call:
     try:
         tree = ast.parse(text.strip(), mode="exec")
     except SyntaxError as err:
-        raise GenotypeError(
-            f"Genotype string is not valid Python syntax: {err.msg} (line {err.lineno})"
-        ) from None
+        raise GenotypeError(f"Genotype string is not valid Python syntax: {err.msg} (line {err.lineno})") from None
     except (ValueError, RecursionError, MemoryError) as err:
         raise GenotypeError(f"Genotype string cannot be parsed: {type(err).__name__}") from None
     if len(tree.body) != 1:

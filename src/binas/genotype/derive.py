@@ -119,6 +119,4 @@ def derive(
         for kind, weights in zip(CELL_KINDS, (normal_weights, reduce_weights))
     }
     concat = tuple(range(NUM_INPUT_NODES, NUM_INPUT_NODES + steps))
-    return Genotype(
-        normal=cells["normal"], normal_concat=concat, reduce=cells["reduce"], reduce_concat=concat
-    )
+    return Genotype(normal=cells["normal"], normal_concat=concat, reduce=cells["reduce"], reduce_concat=concat)

@@ -12,19 +12,17 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from binas.errors import GenotypeError
 from binas.genotype.darts_repr import read_darts_repr
 from binas.genotype.jsonfile import JsonFile
-from binas.space.primitives import NUM_INPUT_NODES, PRIMITIVES
+from binas.space.primitives import CELL_KINDS, NUM_INPUT_NODES, PRIMITIVES
 
 #: Incoming edges kept per intermediate node (DARTS, Liu et al. 2019, §2.4: "retain the top-k
 #: strongest operations ... k = 2 for convolutional cells").
-PAIRS_PER_NODE = 2
+PAIRS_PER_NODE: Final = 2
 #: The two cell types of the DARTS macro network.
-CELL_KINDS: tuple[str, ...] = ("normal", "reduce")
 #: Keys of the JSON form, in the order they are written.
 FIELDS: tuple[str, ...] = ("normal", "normal_concat", "reduce", "reduce_concat")
 #: Hex digits of the sha256 kept in `Genotype.archid` (48 bits: collisions are not a concern here).
@@ -49,9 +47,7 @@ def _as_pairs(name: str, value: object) -> Pairs:
             raise GenotypeError(f"genotype '{name}' pair {i} must be [op, input_node], got {pair!r}")
         op, node = pair
         if not isinstance(op, str) or not _is_int(node):
-            raise GenotypeError(
-                f"genotype '{name}' pair {i} must be [op name (str), input node (int)], got {pair!r}"
-            )
+            raise GenotypeError(f"genotype '{name}' pair {i} must be [op name (str), input node (int)], got {pair!r}")
         pairs.append((op, node))
     return tuple(pairs)
 
@@ -212,10 +208,3 @@ class Genotype(JsonFile):
         """The DARTS `Genotype(normal=[...], normal_concat=[...], ...)` string (readable by DARTS code)."""
         fields = ", ".join(f"{key}={list(getattr(self, key))!r}" for key in FIELDS)
         return f"Genotype({fields})"
-
-    @classmethod
-    def parse(cls, spec: str | Path | Genotype) -> Genotype:
-        """Resolve a zoo name, JSON file, run directory, JSON text or DARTS string (see `parse_genotype`)."""
-        from binas.genotype.parse import parse_genotype
-
-        return parse_genotype(spec)

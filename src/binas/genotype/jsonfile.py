@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from binas.errors import GenotypeError
 
@@ -22,6 +22,13 @@ class JsonFile:
     kind: ClassVar[str] = "genotype"
     default_file: ClassVar[str | None] = None
 
+    if TYPE_CHECKING:  # what the mixin needs of its class (each genotype type defines both)
+
+        def to_json(self, indent: int | None = 2) -> str: ...
+
+        @classmethod
+        def from_dict(cls: type[T], data: object) -> T: ...
+
     @classmethod
     def from_json(cls: type[T], text: str) -> T:
         """Parse the `to_json` form; invalid JSON or content raises `GenotypeError`."""
@@ -29,13 +36,13 @@ class JsonFile:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise GenotypeError(f"invalid {cls.kind} JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
-        return cls.from_dict(data)  # type: ignore[attr-defined]
+        return cls.from_dict(data)
 
     def save(self, path: str | Path) -> Path:
         """Write the JSON form to `path` (parent directories are created); return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")  # type: ignore[attr-defined]
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
         return path
 
     @classmethod

@@ -12,9 +12,9 @@ from pathlib import Path
 from binas.errors import GenotypeError
 from binas.genotype.genotype import Genotype
 from binas.genotype.zoo import GENOTYPES
+from binas.run_files import GENOTYPE_FILE
 
 #: The file a search run writes into its run directory (architecture.md, "Search engine").
-RUN_GENOTYPE_FILE = "genotype.json"
 #: Characters of an unrecognised spec echoed back in the error message.
 ECHO_CHARS = 60
 
@@ -59,8 +59,8 @@ def _exists(text: str) -> bool:
 def _from_path(path: Path) -> Genotype:
     """Load `path`, or `path/genotype.json` when `path` is a (run) directory."""
     if path.is_dir():
-        candidate = path / RUN_GENOTYPE_FILE
+        candidate = path / GENOTYPE_FILE
         if not candidate.is_file():
-            raise GenotypeError(f"run directory {path} has no {RUN_GENOTYPE_FILE}")
+            raise GenotypeError(f"run directory {path} has no {GENOTYPE_FILE}")
         return Genotype.load(candidate)
     return Genotype.load(path)

@@ -45,6 +45,13 @@ def node_label(node: int | str) -> str:
     return ("c_{k-2}", "c_{k-1}")[node] if node < NUM_INPUT_NODES else str(node - NUM_INPUT_NODES)
 
 
+def _node_fill(node: int | str) -> str:
+    """Fill colour of a node in both drawings: the output, a cell input or an intermediate node."""
+    if not isinstance(node, int):  # the output node, `OUTPUT`
+        return OUTPUT_FILL
+    return INPUT_FILL if node < NUM_INPUT_NODES else NODE_FILL
+
+
 def _edges(genotype: Genotype, kind: str) -> list[tuple[int | str, int | str, str | None]]:
     """(source, destination, op) for every op edge, then (node, OUTPUT, None) for every concat node."""
     edges: list[tuple[int | str, int | str, str | None]] = [
@@ -65,7 +72,7 @@ def to_dot(genotype: Genotype, kind: str) -> str:
         '  edge [fontname="Helvetica", fontsize=11];',
     ]
     for node in nodes:
-        fill = OUTPUT_FILL if node == OUTPUT else INPUT_FILL if node < NUM_INPUT_NODES else NODE_FILL
+        fill = _node_fill(node)
         lines.append(f'  "{node_label(node)}" [fillcolor="{fill}"];')
     for src, dst, op in edges:
         color = OP_COLORS[op] if op else ""
@@ -199,7 +206,7 @@ def _draw(ax: Any, geometry: Geometry, title: str) -> None:
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9},
             )
     for node, (x, y) in pos.items():
-        fill = OUTPUT_FILL if node == OUTPUT else INPUT_FILL if node < NUM_INPUT_NODES else NODE_FILL
+        fill = _node_fill(node)
         ax.add_patch(Circle((x, y), NODE_RADIUS, fc=fill, ec="#333333", lw=1.4, zorder=4))
         ax.text(x, y, f"${node_label(node)}$", ha="center", va="center", fontsize=11, zorder=5)
     ax.set_aspect("equal")

@@ -112,8 +112,7 @@ def _layer_table(layers: tuple[LayerProfile, ...], total_params: int) -> list[st
     """Rows of the counted layers, then the uncounted parameters (BN, PReLU, ...) and the totals."""
     header = ("layer", "type", "w bits", "a bits", "params", "MACs", "counted as")
     body = [
-        (l.name, l.type, str(l.weight_bits), str(l.activation_bits), f"{l.params:,}", f"{l.macs:,}",
-         l.counted_as)
+        (l.name, l.type, str(l.weight_bits), str(l.activation_bits), f"{l.params:,}", f"{l.macs:,}", l.counted_as)
         for l in layers
     ]
     other = total_params - sum(l.params for l in layers)
@@ -180,9 +179,10 @@ def _memory_bits(model: nn.Module, excluded: set[int]) -> tuple[int, int]:
     one_bit: set[int] = set()
     scale_bits = 0
     for m in model.modules():
-        if isinstance(m, QuantConv2d) and m.binary_weights and id(m) not in excluded:
+        # `weight_quantizer is not None` is `binary_weights`, spelled out so the type checker narrows it
+        if isinstance(m, QuantConv2d) and m.weight_quantizer is not None and id(m) not in excluded:
             one_bit.add(id(m.weight))
-            if not any(True for _ in m.weight_quantizer.parameters()):  # type: ignore[union-attr]
+            if not any(True for _ in m.weight_quantizer.parameters()):
                 scale_bits += REAL_BITS * m.out_channels  # computed mean-|W| beta, stored at deployment
     params = bits = 0
     for p in model.parameters():

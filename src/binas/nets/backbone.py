@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from torch import Tensor, nn
 
 from binas.errors import ConfigError
 from binas.genotype import GENOTYPES, Genotype, parse_genotype
 from binas.quant.policy import BinarizationPolicy
+
+if TYPE_CHECKING:
+    from binas.nets.network import Network
 
 #: Total stride of each stem (spec §2.4: the ImageNet stem has three stride-2 convs).
 STEM_STRIDES = {"imagenet": 8, "cifar": 1}
@@ -34,7 +38,7 @@ class Backbone(nn.Module):
         strides: their strides relative to the input.
     """
 
-    def __init__(self, network: nn.Module, stem: str) -> None:
+    def __init__(self, network: Network, stem: str) -> None:
         super().__init__()
         self.stem = network.stem
         self.cells = network.cells
@@ -76,18 +80,25 @@ def backbone(
     if layers < 3:
         raise ConfigError(f"a backbone needs at least 3 cells (one per stage), got {layers}")
     if family is None:
-        zoo = isinstance(genotype, str) and genotype in GENOTYPES
-        family = GENOTYPES.get(genotype).family if zoo else "darts"  # type: ignore[arg-type]
+        family = GENOTYPES.get(genotype).family if isinstance(genotype, str) and genotype in GENOTYPES else "darts"
     if isinstance(policy, str):
         policy = BinarizationPolicy.preset(policy)
-    net = Network(parse_genotype(genotype), num_classes=1, in_channels=in_channels, channels=channels,
-                  layers=layers, stem=stem, family=family, policy=policy)
+    net = Network(
+        parse_genotype(genotype),
+        num_classes=1,
+        in_channels=in_channels,
+        channels=channels,
+        layers=layers,
+        stem=stem,
+        family=family,
+        policy=policy,
+    )
     return Backbone(net, stem)
 
 
 def backbone_from_checkpoint(path: str | Path) -> Backbone:
     """The backbone of a trained network (a binas model checkpoint or training run directory), weights loaded."""
-    from binas.engine.evaluator import load_model
+    from binas.nets.model_file import load_model
 
     model, spec, _ = load_model(path)
-    return Backbone(model, spec.stem)
+    return Backbone(cast("Network", model), spec.stem)  # `load_model` builds a `Network` (`ModelSpec.build`)

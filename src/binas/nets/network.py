@@ -142,9 +142,7 @@ class Network(nn.Module):
         self.policy = policy or BinarizationPolicy.real()
         self.in_channels = in_channels
         self.drop_path_prob = drop_path_prob
-        self.stem, C_pp, C_p, reduction_prev = build_stem(
-            stem, in_channels, channels, stem_multiplier, family=family
-        )
+        self.stem, C_pp, C_p, reduction_prev = build_stem(stem, in_channels, channels, stem_multiplier, family=family)
         C = channels
         reductions = reduction_layers(layers)
         self.cells = nn.ModuleList()
@@ -158,8 +156,14 @@ class Network(nn.Module):
                 if i > 0:
                     self.stage_ends.append(i - 1)
             cell = EvalCell(
-                genotype, C_pp, C_p, C, reduction=reduction, reduction_prev=reduction_prev,
-                family=family, policy=self.policy,
+                genotype,
+                C_pp,
+                C_p,
+                C,
+                reduction=reduction,
+                reduction_prev=reduction_prev,
+                family=family,
+                policy=self.policy,
             )
             self.cells.append(cell)
             reduction_prev = reduction

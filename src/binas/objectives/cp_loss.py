@@ -66,8 +66,10 @@ def intraclass_compactness(features: Tensor, labels: Tensor, *, reduction: Reduc
     if reduction not in ("mean", "sum"):
         raise ConfigError(f"unknown reduction '{reduction}'; choose mean or sum")
     if labels.dim() != 1 or features.dim() < 2 or features.shape[0] != labels.shape[0]:
-        raise ShapeError(f"features {tuple(features.shape)} and labels {tuple(labels.shape)} must share the "
-                         "batch dimension; labels must be (batch,)")
+        raise ShapeError(
+            f"features {tuple(features.shape)} and labels {tuple(labels.shape)} must share the "
+            "batch dimension; labels must be (batch,)"
+        )
     f = features.flatten(1)
     classes, inverse = labels.unique(return_inverse=True)
     sums = f.new_zeros(len(classes), f.shape[1]).index_add(0, inverse, f)
@@ -96,8 +98,7 @@ def cp_kernel_loss(
     """
     if lam < 0:
         raise ConfigError(f"the CP loss weight lam must be >= 0, got {lam}")
-    return kernel_reconstruction_mse(model) + (lam / 2) * intraclass_compactness(features, labels,
-                                                                                 reduction=reduction)
+    return kernel_reconstruction_mse(model) + (lam / 2) * intraclass_compactness(features, labels, reduction=reduction)
 
 
 class _LogitsAndFeatures(Protocol):

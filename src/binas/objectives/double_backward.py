@@ -49,14 +49,21 @@ class _Conv(torch.autograd.Function):
     """`y = conv(x, w)` (no bias); the input gradient is `_ConvInputGrad`, the weight gradient PyTorch's."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, w: Tensor, stride: _Pair, padding: _Pair, dilation: _Pair,  # type: ignore[override]
-                groups: int) -> Tensor:
+    def forward(
+        ctx,
+        x: Tensor,
+        w: Tensor,
+        stride: _Pair,
+        padding: _Pair,
+        dilation: _Pair,
+        groups: int,
+    ) -> Tensor:
         ctx.save_for_backward(x, w)
         ctx.conv = (stride, padding, dilation, groups)
         return F.conv2d(x, w, None, stride, padding, dilation, groups)
 
     @staticmethod
-    def backward(ctx, gy: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx, gy: Tensor) -> tuple[Tensor | None, ...]:
         x, w = ctx.saved_tensors
         stride, padding, dilation, groups = ctx.conv
         gx = gw = None
@@ -71,18 +78,27 @@ class _ConvInputGrad(torch.autograd.Function):
     """`gx = ∂⟨gy, conv(x, w)⟩/∂x`: bilinear in (gy, w), independent of x; its gy-derivative is `conv(·, w)`."""
 
     @staticmethod
-    def forward(ctx, gy: Tensor, w: Tensor, x: Tensor, stride: _Pair,  # type: ignore[override]
-                padding: _Pair, dilation: _Pair, groups: int) -> Tensor:
+    def forward(
+        ctx,
+        gy: Tensor,
+        w: Tensor,
+        x: Tensor,
+        stride: _Pair,
+        padding: _Pair,
+        dilation: _Pair,
+        groups: int,
+    ) -> Tensor:
         ctx.save_for_backward(gy if ctx.needs_input_grad[1] else None, w)
         ctx.conv = (stride, padding, dilation, groups)
         # The conv's input (its values unused) gives the kernel the shape and memory layout of the
         # gradient, as in the native backward; a zero-stride stand-in (`torch.nn.grad.conv2d_input`) gave
         # a layout that made the following element-wise backward ops 10x slower.
-        return torch.ops.aten.convolution_backward(gy, x, w, None, stride, padding, dilation, False, (0, 0),
-                                                   groups, (True, False, False))[0]
+        return torch.ops.aten.convolution_backward(
+            gy, x, w, None, stride, padding, dilation, False, (0, 0), groups, (True, False, False)
+        )[0]
 
     @staticmethod
-    def backward(ctx, ggx: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx, ggx: Tensor) -> tuple[Tensor | None, ...]:
         gy, w = ctx.saved_tensors
         stride, padding, dilation, groups = ctx.conv
         ggy = gw = None
@@ -98,22 +114,32 @@ class _BatchNorm(torch.autograd.Function):
     """Training-mode BatchNorm (batch statistics, running statistics updated as by `F.batch_norm`)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None,  # type: ignore[override]
-                running_mean: Tensor | None, running_var: Tensor | None, momentum: float, eps: float) -> Tensor:
-        y, mean, invstd = torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var, True,
-                                                           momentum, eps)
+    def forward(
+        ctx,
+        x: Tensor,
+        weight: Tensor | None,
+        bias: Tensor | None,
+        running_mean: Tensor | None,
+        running_var: Tensor | None,
+        momentum: float,
+        eps: float,
+    ) -> Tensor:
+        y, mean, invstd = torch.ops.aten.native_batch_norm(
+            x, weight, bias, running_mean, running_var, True, momentum, eps
+        )
         ctx.save_for_backward(x, weight, mean, invstd)
         ctx.eps = eps
         return y
 
     @staticmethod
-    def backward(ctx, gy: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx, gy: Tensor) -> tuple[Tensor | None, ...]:
         x, weight, mean, invstd = ctx.saved_tensors
         dims = (0,) + tuple(range(2, x.dim()))
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx = _BatchNormInputGrad.apply(gy, x.detach(), None if weight is None else weight.detach(), mean,
-                                           invstd, ctx.eps)
+            gx = _BatchNormInputGrad.apply(
+                gy, x.detach(), None if weight is None else weight.detach(), mean, invstd, ctx.eps
+            )
         if ctx.needs_input_grad[1]:
             shape = (1, -1) + (1,) * (x.dim() - 2)
             gw = (gy * ((x.detach() - mean.view(shape)) * invstd.view(shape))).sum(dims)
@@ -126,30 +152,52 @@ class _BatchNormInputGrad(torch.autograd.Function):
     """`gx` of batch-statistics BN, linear in `gy` and symmetric, so its derivative is itself."""
 
     @staticmethod
-    def forward(ctx, gy: Tensor, x: Tensor, weight: Tensor | None, mean: Tensor,  # type: ignore[override]
-                invstd: Tensor, eps: float) -> Tensor:
+    def forward(
+        ctx,
+        gy: Tensor,
+        x: Tensor,
+        weight: Tensor | None,
+        mean: Tensor,
+        invstd: Tensor,
+        eps: float,
+    ) -> Tensor:
         ctx.save_for_backward(x, weight, mean, invstd)
         ctx.eps = eps
-        return torch.ops.aten.native_batch_norm_backward(gy, x, weight, None, None, mean, invstd, True, eps,
-                                                         (True, False, False))[0]
+        return torch.ops.aten.native_batch_norm_backward(
+            gy, x, weight, None, None, mean, invstd, True, eps, (True, False, False)
+        )[0]
 
     @staticmethod
-    def backward(ctx, ggx: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx, ggx: Tensor) -> tuple[Tensor | None, ...]:
         x, weight, mean, invstd = ctx.saved_tensors
         return _BatchNormInputGrad.apply(ggx, x, weight, mean, invstd, ctx.eps), None, None, None, None, None
 
 
-def _conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
-            dilation: Any = 1, groups: int = 1) -> Tensor:
+def _conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
     if isinstance(padding, str) or x.dim() != 4 or not (x.requires_grad or weight.requires_grad):
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
     y = _Conv.apply(x, weight, _pair(stride), _pair(padding), _pair(dilation), groups)
     return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
-def _batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
-                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
-                eps: float = 1e-5) -> Tensor:
+def _batch_norm(
+    x: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
     if not training or x.dim() < 2 or x.numel() == x.shape[1]:  # F.batch_norm raises on one value per channel
         return F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     return _BatchNorm.apply(x, weight, bias, running_mean, running_var, momentum, eps)
@@ -168,7 +216,7 @@ class _FastDoubleBackwardMode(TorchFunctionMode):
         super().__init__()
         self.routes = routes
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         route = self.routes.get(func)
         if route is None or not torch.is_grad_enabled() or _autocast_on():
             return func(*args, **(kwargs or {}))

@@ -70,14 +70,16 @@ class LogitLinearization:
         pairs = [(g, v) for g, v in zip(self._vjp, vector) if g.requires_grad]
         if not pairs:
             return torch.zeros_like(self.logits)
-        (jv,) = torch.autograd.grad([g for g, _ in pairs], self._u, grad_outputs=[v for _, v in pairs],
-                                    retain_graph=True, allow_unused=True)
+        (jv,) = torch.autograd.grad(
+            [g for g, _ in pairs], self._u, grad_outputs=[v for _, v in pairs], retain_graph=True, allow_unused=True
+        )
         return torch.zeros_like(self.logits) if jv is None else jv
 
     def vjp(self, cotangent: Tensor, *, retain_graph: bool = False) -> tuple[Tensor, ...]:
         """`Jᵀ c` for a cotangent `c` shaped like the logits."""
-        grads = torch.autograd.grad(self.logits, self.inputs, grad_outputs=cotangent, retain_graph=retain_graph,
-                                    allow_unused=True)
+        grads = torch.autograd.grad(
+            self.logits, self.inputs, grad_outputs=cotangent, retain_graph=retain_graph, allow_unused=True
+        )
         return _materialize(grads, self.inputs)
 
     def empirical_fisher_product(self, vector: Sequence[Tensor], *, retain_graph: bool = False) -> tuple[Tensor, ...]:
@@ -107,13 +109,21 @@ def gradient_outer_product(gradient: Sequence[Tensor], vector: Sequence[Tensor])
 
 
 def hessian_vector_product(
-    gradient_with_graph: Sequence[Tensor], inputs: Sequence[Tensor], vector: Sequence[Tensor],
-    *, retain_graph: bool = False,
+    gradient_with_graph: Sequence[Tensor],
+    inputs: Sequence[Tensor],
+    vector: Sequence[Tensor],
+    *,
+    retain_graph: bool = False,
 ) -> tuple[Tensor, ...]:
     """Exact `∇²ℓ v = ∂(∇ℓ · v)/∂α` by double backward; the gradient must come from `create_graph=True`."""
     pairs = [(g, v) for g, v in zip(gradient_with_graph, vector) if g.requires_grad]
     if not pairs:
         return tuple(torch.zeros_like(x) for x in inputs)
-    grads = torch.autograd.grad([g for g, _ in pairs], tuple(inputs), grad_outputs=[v for _, v in pairs],
-                                retain_graph=retain_graph, allow_unused=True)
+    grads = torch.autograd.grad(
+        [g for g, _ in pairs],
+        tuple(inputs),
+        grad_outputs=[v for _, v in pairs],
+        retain_graph=retain_graph,
+        allow_unused=True,
+    )
     return _materialize(grads, inputs)

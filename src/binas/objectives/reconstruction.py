@@ -35,8 +35,9 @@ def reconstruction_error(weight: Tensor, quantized: Tensor, reduction: Reconstru
     return squared.mean() if reduction == "mean" else squared.sum()
 
 
-def model_reconstruction_loss(model: nn.Module | Sequence[QuantConv2d],
-                              reduction: ReconstructionReduction = "sum") -> Tensor:
+def model_reconstruction_loss(
+    model: nn.Module | Sequence[QuantConv2d], reduction: ReconstructionReduction = "sum"
+) -> Tensor:
     """Sum over the binary-weight convs of `model` of `reconstruction_error` (0 for a real model)."""
     convs = list(model) if not isinstance(model, nn.Module) else quant_convs(model)
     if not convs:

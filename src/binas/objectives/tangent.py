@@ -48,7 +48,7 @@ def unflatten(vector: Tensor, like: Sequence[Tensor]) -> tuple[Tensor, ...]:
     """Split a flat vector back into tensors shaped like `like`."""
     out, start = [], 0
     for t in like:
-        out.append(vector[start:start + t.numel()].view_as(t))
+        out.append(vector[start : start + t.numel()].view_as(t))
         start += t.numel()
     return tuple(out)
 

@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules for retraining.
+"""Optimizers and learning-rate schedules for search and retraining.
 
 `build_optimizer` makes AdamW (the released DCP-NAS recipe, spec §5.7) or SGD with momentum (DARTS
 evaluation), with weight decay only on multi-dimensional weights, as timm's `create_optimizer` does by
@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from binas.config.schema import SearchConfig
 from binas.errors import ConfigError
 
 #: Parameters with at most this many dimensions (biases, BN/PReLU weights) get no weight decay (timm).
@@ -22,7 +23,8 @@ NO_DECAY_MAX_DIM = 1
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Two groups: decayed conv/linear weights and (learned scales), undecayed 1-d parameters."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for _, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -47,6 +49,18 @@ def build_optimizer(
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum)
     raise ConfigError(f"unknown optimizer '{name}'; choose one of: adamw, sgd")
+
+
+def build_weight_optimizer(params: list[nn.Parameter], search: SearchConfig) -> torch.optim.Optimizer:
+    """SGD with momentum (DARTS) or Adam, from the shared search settings."""
+    if search.w_optimizer == "adam":
+        return torch.optim.Adam(params, lr=search.w_lr, weight_decay=search.w_weight_decay)
+    return torch.optim.SGD(params, lr=search.w_lr, momentum=search.w_momentum, weight_decay=search.w_weight_decay)
+
+
+def build_arch_optimizer(params: list[nn.Parameter], search: SearchConfig) -> torch.optim.Optimizer:
+    """Adam on the architecture parameters (DARTS: lr 3e-4, betas (0.5, 0.999), weight decay 1e-3)."""
+    return torch.optim.Adam(params, lr=search.arch_lr, betas=search.arch_betas, weight_decay=search.arch_weight_decay)
 
 
 def cosine_with_warmup(

@@ -23,23 +23,12 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from binas.quant.layers import QuantConv2d
-from binas.space.ops import Zero
-from binas.space.stems import reduction_layers
-
 RankOrder = Literal["largest-first", "smallest-first"]
 RankScope = Literal["edge", "cell"]
 PsiShape = Literal["edge", "edge-op"]
 
 #: ψ̃ initial value (spec §5.5 pseudocode and A6 [Inf]: "init small, e.g. 1e-3").
 PSI_INIT = 1e-3
-#: Per-channel ‖w_m‖² of the identity op: w_m = 1 (spec §2.3).
-IDENTITY_NORM_PER_CHANNEL = 1.0
-
-
-def pooling_norm_per_channel(kernel_size: int) -> float:
-    """‖w_m‖² of a K×K pooling kernel per channel: K² elements equal to 1/(K×K) (spec §2.3), i.e. 1/K²."""
-    return kernel_size * kernel_size * (1.0 / (kernel_size * kernel_size)) ** 2
 
 
 def rank_gate(norms: Tensor, tau: int, *, order: RankOrder = "largest-first", scope: RankScope = "edge") -> Tensor:
@@ -66,58 +55,6 @@ def psi_update(psi: Tensor, grad: Tensor, lr: float) -> Tensor:
     return (psi - lr * grad).abs()
 
 
-class OpNormTable:
-    """R(w_m) = ‖w_m‖² per (edge, op), summed over all cells of each type (Eq. 4.53).
-
-    Conv ops use the weights the forward uses (`QuantConv2d.quantized_weight()`): β∘sign(ŵ) in the 1-bit
-    Child, the real weights in the Parent. Pooling uses 1/(K×K) per element, identity 1 (per channel,
-    spec §2.3), `none` 0 (spec [Inf]). The plan is built once; calls only compute norms.
-    """
-
-    def __init__(self, supernet: nn.Module) -> None:
-        cfg = supernet.cfg
-        self.num_edges, self.num_ops = supernet.num_edges, supernet.num_ops
-        reductions = reduction_layers(cfg.layers)
-        C = cfg.channels
-        self.convs: dict[str, list[tuple[int, int, nn.Conv2d]]] = {"normal": [], "reduce": []}
-        self.constant: dict[str, Tensor] = {k: torch.zeros(self.num_edges, self.num_ops) for k in self.convs}
-        for i, cell in enumerate(supernet.cells):
-            if i in reductions:
-                C *= 2
-            kind = "reduce" if cell.reduction else "normal"
-            channels = C // cfg.partial_channels
-            for e, edge in enumerate(cell.edges):
-                for m, op in enumerate(edge.ops):
-                    convs = [c for c in op.modules() if isinstance(c, nn.Conv2d)]
-                    if convs:
-                        self.convs[kind].extend((e, m, c) for c in convs)
-                    else:
-                        self.constant[kind][e, m] += channels * _fixed_norm_per_channel(op)
-
-    @torch.no_grad()
-    def __call__(self) -> dict[str, Tensor]:
-        out = {}
-        for kind, convs in self.convs.items():
-            device = convs[0][2].weight.device if convs else torch.device("cpu")
-            table = self.constant[kind].to(device).clone()
-            for e, m, conv in convs:
-                w = conv.quantized_weight() if isinstance(conv, QuantConv2d) else conv.weight
-                table[e, m] += w.float().pow(2).sum()
-            out[kind] = table
-        return out
-
-
-def _fixed_norm_per_channel(op: nn.Module) -> float:
-    """‖w_m‖² per channel of an op without convolution weights."""
-    if isinstance(op, Zero):
-        return 0.0
-    for module in op.modules():
-        if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-            k = module.kernel_size
-            return pooling_norm_per_channel(k if isinstance(k, int) else k[0])
-    return IDENTITY_NORM_PER_CHANNEL
-
-
 class DecoupledBacktracking(nn.Module):
     """ψ̃, the previous iterate and the gate of one supernet's architecture (normal and reduce cells).
 
@@ -125,6 +62,8 @@ class DecoupledBacktracking(nn.Module):
     `step(alphas, effectives, optimizer, norms, eta)`. `enabled=False` is the D.O.-off ablation: the
     effective α is α itself and `step` is the optimizer's plain step.
     """
+
+    eta: Tensor  # buffer: η = η₁η₂ of the last step (Eq. 4.50)
 
     def __init__(
         self,
@@ -190,8 +129,14 @@ class DecoupledBacktracking(nn.Module):
         size = torch.cat([a.reshape(-1) for a in alphas]).norm()
         self._round_backtrack += float(moved / size.clamp_min(torch.finfo(size.dtype).tiny))
 
-    def step(self, alphas: Sequence[nn.Parameter], effectives: Sequence[Tensor], optimizer: torch.optim.Optimizer,
-             norms: Sequence[Tensor], eta: float) -> None:
+    def step(
+        self,
+        alphas: Sequence[nn.Parameter],
+        effectives: Sequence[Tensor],
+        optimizer: torch.optim.Optimizer,
+        norms: Sequence[Tensor],
+        eta: float,
+    ) -> None:
         """One decoupled architecture step; each `alphas[i].grad` must hold ∂L/∂α_eff (already synced).
 
         α^{t+1} = α̃^t − optimizer step; ψ̃ by Eq. 4.51; the gate for the next forward from `norms` (R per
@@ -223,8 +168,11 @@ class DecoupledBacktracking(nn.Module):
         psi = torch.cat([p.detach().reshape(-1) for p in self.psi])
         start = torch.cat([p.reshape(-1) for p in self._psi_start]).to(psi.device)
         gated = torch.cat([self._mask(i).reshape(-1) for i in range(len(self.psi))])
-        return {f"{prefix}_psi_mean": float(psi.mean()), f"{prefix}_psi_max": float(psi.max()),
-                f"{prefix}_kappa_mean": float(self.eta * psi.mean()),
-                f"{prefix}_backtrack_per_round": self._round_backtrack,
-                f"{prefix}_psi_change": float((psi - start).norm() / start.norm().clamp_min(1e-30)),
-                f"{prefix}_gated_fraction": float(gated.mean())}
+        return {
+            f"{prefix}_psi_mean": float(psi.mean()),
+            f"{prefix}_psi_max": float(psi.max()),
+            f"{prefix}_kappa_mean": float(self.eta * psi.mean()),
+            f"{prefix}_backtrack_per_round": self._round_backtrack,
+            f"{prefix}_psi_change": float((psi - start).norm() / start.norm().clamp_min(1e-30)),
+            f"{prefix}_gated_fraction": float(gated.mean()),
+        }

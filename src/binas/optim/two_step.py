@@ -50,11 +50,21 @@ def plan_phases(cfg: TrainConfig, policy: BinarizationPolicy, *, self_teacher: b
     optim, phases = cfg.optim, []
     drop = cfg.net.drop_path_prob
     if self_teacher:
-        phases.append(Phase(TEACHER, BinarizationPolicy.real(), cfg.teacher.epochs or cfg.epochs,
-                            optim.base_weight_decay, "ce", drop))
+        phases.append(
+            Phase(
+                TEACHER,
+                BinarizationPolicy.real(),
+                cfg.teacher.epochs or cfg.epochs,
+                optim.base_weight_decay,
+                "ce",
+                drop,
+            )
+        )
     if not cfg.binary or policy.is_real:
-        return [*phases, Phase(ONE_STEP, BinarizationPolicy.real(), cfg.epochs, optim.base_weight_decay,
-                               cfg.loss.kind, drop)]
+        return [
+            *phases,
+            Phase(ONE_STEP, BinarizationPolicy.real(), cfg.epochs, optim.base_weight_decay, cfg.loss.kind, drop),
+        ]
     if not cfg.two_step:
         return [*phases, Phase(ONE_STEP, policy, cfg.epochs, optim.base_weight_decay, cfg.loss.kind)]
     step1 = Phase(STEP1, policy.activations_only(), cfg.epochs, optim.base_weight_decay, cfg.loss.kind)

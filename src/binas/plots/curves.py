@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from binas.logs import STEP_KEYS, scalars
+from binas.engine.metrics_log import STEP_KEYS, scalars
 from binas.plots.figure import new_figure, save
 
 logger = logging.getLogger(__name__)
@@ -23,8 +23,10 @@ GROUPS = ((("loss",), "loss"), (("acc", "top1", "top5"), "accuracy"))  # (substr
 def collect_series(records: Sequence[Mapping[str, Any]]) -> tuple[list[float], dict[str, list[float]]]:
     """x values (the first `STEP_KEYS` entry of each record, else its index) and one list per scalar key
     (NaN where a record lacks the key), in order of first appearance."""
-    xs = [next((float(r[k]) for k in STEP_KEYS if isinstance(r.get(k), (int, float))), float(i))
-          for i, r in enumerate(records)]
+    xs = [
+        next((float(r[k]) for k in STEP_KEYS if isinstance(r.get(k), (int, float))), float(i))
+        for i, r in enumerate(records)
+    ]
     flat = [scalars(r) for r in records]
     keys: list[str] = []
     for row in flat:
@@ -54,8 +56,12 @@ def plot_curves(records: Sequence[Mapping[str, Any]], path: str | Path, *, title
     if not panels:
         return None
     if len(panels) > MAX_PANELS:
-        logger.info("%s: the first %d panels drawn; left out: %s", path, MAX_PANELS,
-                    ", ".join(t for t, _ in panels[MAX_PANELS:]))
+        logger.info(
+            "%s: the first %d panels drawn; left out: %s",
+            path,
+            MAX_PANELS,
+            ", ".join(t for t, _ in panels[MAX_PANELS:]),
+        )
         panels = panels[:MAX_PANELS]
     cols = min(COLUMNS, len(panels))
     rows = math.ceil(len(panels) / cols)

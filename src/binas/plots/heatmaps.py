@@ -30,8 +30,7 @@ def is_matrix(value: Any) -> bool:
         return False
     width = len(value[0])
     return all(
-        len(row) == width and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
-        for row in value
+        len(row) == width and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row) for row in value
     )
 
 
@@ -71,8 +70,9 @@ def plot_weights_final(
         if data.size <= ANNOTATE_MAX_CELLS:
             middle = (np.nanmax(data) + np.nanmin(data)) / 2
             for (i, j), v in np.ndenumerate(data):
-                ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=5.5,
-                        color="black" if v > middle else "white")
+                ax.text(
+                    j, i, f"{v:.3f}", ha="center", va="center", fontsize=5.5, color="black" if v > middle else "white"
+                )
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     if title:
         fig.suptitle(title, fontsize=11)
@@ -81,8 +81,12 @@ def plot_weights_final(
 
 
 def plot_weights_over_epochs(
-    epochs: Sequence[float], matrices: Sequence[Matrix], path: str | Path, *,
-    primitives: Sequence[str] | None = None, title: str = "",
+    epochs: Sequence[float],
+    matrices: Sequence[Matrix],
+    path: str | Path,
+    *,
+    primitives: Sequence[str] | None = None,
+    title: str = "",
 ) -> Path:
     """For each edge, a heat map of its op weights (rows: ops) over epochs (columns)."""
     import numpy as np
@@ -97,8 +101,14 @@ def plot_weights_over_epochs(
     image = None
     for edge in range(num_edges):
         ax = fig.add_subplot(rows, cols, edge + 1)
-        image = ax.imshow(data[:, edge, :].T, cmap=CMAP, aspect="auto", vmin=low, vmax=high,
-                          extent=(epochs[0] - 0.5, epochs[-1] + 0.5, num_ops - 0.5, -0.5))
+        image = ax.imshow(
+            data[:, edge, :].T,
+            cmap=CMAP,
+            aspect="auto",
+            vmin=low,
+            vmax=high,
+            extent=(epochs[0] - 0.5, epochs[-1] + 0.5, num_ops - 0.5, -0.5),
+        )
         ax.set_title(labels[edge], fontsize=8)
         ax.set_yticks(range(num_ops), ops if edge % cols == 0 else [""] * num_ops, fontsize=6)
         ax.tick_params(axis="x", labelsize=6)
@@ -109,4 +119,3 @@ def plot_weights_over_epochs(
     if title:
         fig.suptitle(title, fontsize=11)
     return save(fig, path)
-

@@ -38,8 +38,9 @@ class PanelSpec:
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("tangent correction / child gradient", "‖λ H ∂D/∂g_C‖ / ‖g_C‖", ("tangent_ratio",), log=True),
     PanelSpec("tangent distance D(g_C, g_P)", "D (squared F-norm)", ("tangent_distance",)),
-    PanelSpec("decoupled backtrack per round", "Σ ‖α̃ − α‖ / ‖α‖",
-              ("parent_backtrack_per_round", "child_backtrack_per_round")),
+    PanelSpec(
+        "decoupled backtrack per round", "Σ ‖α̃ − α‖ / ‖α‖", ("parent_backtrack_per_round", "child_backtrack_per_round")
+    ),
     PanelSpec("backtrack coefficient κ = η ψ̃", "κ per step", ("parent_kappa_mean", "child_kappa_mean"), log=True),
     PanelSpec("ψ̃ change per round", "‖ψ̃_end − ψ̃_start‖ / ‖ψ̃_start‖", ("parent_psi_change", "child_psi_change")),
     PanelSpec("reconstruction vs distillation gradient", "‖μ ∇L_R‖ / ‖∇KD‖", ("child_recon_kd_ratio",), log=True),

@@ -22,15 +22,20 @@ from binas.errors import BinasError
 from binas.plots.curves import plot_curves
 from binas.plots.heatmaps import is_matrix, plot_weights_final, plot_weights_over_epochs
 from binas.plots.mechanisms import plot_mechanisms, without_mechanisms
+from binas.run_files import (
+    GENOTYPE_FILE,
+    METRICS_FILE,
+    PLOTS_DIR,
+    SEARCH_SUMMARY_FILE,
+    SUMMARY_FILE,
+    TRAIN_SUMMARY_FILE,
+)
 
 logger = logging.getLogger(__name__)
 
-PLOTS_DIR = "plots"
 PARTS = ("search", "train")
-METRICS_NAME = "metrics.jsonl"
-GENOTYPE_NAME = "genotype.json"
 #: JSON files that are never weight tables (summaries, configs, the genotype itself).
-NOT_ARTIFACTS = frozenset({GENOTYPE_NAME, "summary.json", "search_summary.json", "train_summary.json"})
+NOT_ARTIFACTS = frozenset({GENOTYPE_FILE, SUMMARY_FILE, SEARCH_SUMMARY_FILE, TRAIN_SUMMARY_FILE})
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -39,8 +44,9 @@ def run_parts(run_dir: Path) -> dict[str, Path]:
     parts = {name: run_dir / name for name in PARTS if (run_dir / name).is_dir()}
     if parts:
         return parts
-    is_search = (run_dir / "search_summary.json").exists() or (
-        (run_dir / GENOTYPE_NAME).exists() and not (run_dir / "summary.json").exists())  # a train dir has both
+    is_search = (run_dir / SEARCH_SUMMARY_FILE).exists() or (
+        (run_dir / GENOTYPE_FILE).exists() and not (run_dir / SUMMARY_FILE).exists()
+    )  # a train dir has both
     return {"search" if is_search else "train": run_dir}
 
 
@@ -69,12 +75,14 @@ def _artifact_tables(path: Path) -> tuple[dict[str, Any], list[str] | None]:
 
 def _draw_part(name: str, part: Path, out: Path) -> list[Path]:
     drawn: list[Path] = []
-    records = read_metrics(part / METRICS_NAME)
+    records = read_metrics(part / METRICS_FILE)
     if records:
-        curve = plot_curves([without_mechanisms(r) for r in records], out / f"{name}_curves.png",
-                            title=f"{name}: {part}")
-        mechanisms = plot_mechanisms(records, out / f"{name}_mechanisms.png",
-                                     title=f"{name}: how much each method mechanism acts")
+        curve = plot_curves(
+            [without_mechanisms(r) for r in records], out / f"{name}_curves.png", title=f"{name}: {part}"
+        )
+        mechanisms = plot_mechanisms(
+            records, out / f"{name}_mechanisms.png", title=f"{name}: how much each method mechanism acts"
+        )
         drawn += [p for p in (curve, mechanisms) if p]
         per_epoch: dict[str, tuple[list[float], list[Any]]] = {}
         for index, record in enumerate(records):
@@ -86,20 +94,29 @@ def _draw_part(name: str, part: Path, out: Path) -> list[Path]:
         for key, (xs, tables) in per_epoch.items():
             if len({(len(t), len(t[0])) for t in tables}) == 1:  # a table that changes shape is skipped
                 slug = _SAFE.sub("_", key)
-                drawn.append(plot_weights_over_epochs(xs, tables, out / f"{name}_{slug}_epochs.png",
-                                                      title=f"{name}: {key} per edge over epochs"))
+                drawn.append(
+                    plot_weights_over_epochs(
+                        xs, tables, out / f"{name}_{slug}_epochs.png", title=f"{name}: {key} per edge over epochs"
+                    )
+                )
     for artifact in sorted(part.glob("*.json")):
         if artifact.name in NOT_ARTIFACTS:
             continue
-        tables, primitives = _artifact_tables(artifact)
-        if tables:
-            drawn.append(plot_weights_final(tables, out / f"{name}_{artifact.stem}.png", primitives=primitives,
-                                            title=f"{name}: {artifact.name}"))
-    if (part / GENOTYPE_NAME).exists():
+        final_tables, primitives = _artifact_tables(artifact)
+        if final_tables:
+            drawn.append(
+                plot_weights_final(
+                    final_tables,
+                    out / f"{name}_{artifact.stem}.png",
+                    primitives=primitives,
+                    title=f"{name}: {artifact.name}",
+                )
+            )
+    if (part / GENOTYPE_FILE).exists():
         from binas.genotype import Genotype
         from binas.genotype.plot import save_cell_diagrams
 
-        drawn += [p for p in save_cell_diagrams(Genotype.load(part / GENOTYPE_NAME), out) if p.suffix == ".png"]
+        drawn += [p for p in save_cell_diagrams(Genotype.load(part / GENOTYPE_FILE), out) if p.suffix == ".png"]
     return drawn
 
 
@@ -117,6 +134,6 @@ def draw_run_plots(run_dir: str | Path, out_dir: str | Path | None = None) -> li
     for name, part in run_parts(run_dir).items():
         drawn += _draw_part(name, part, out)
     if not drawn:
-        raise BinasError(f"{run_dir}: nothing to plot (no {METRICS_NAME}, {GENOTYPE_NAME} or weight tables)")
+        raise BinasError(f"{run_dir}: nothing to plot (no {METRICS_FILE}, {GENOTYPE_FILE} or weight tables)")
     logger.info("wrote %d plot(s) to %s", len(drawn), out)
     return drawn

@@ -52,26 +52,26 @@ def hard_sign(x: Tensor) -> Tensor:
 
 class _SignSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, clip: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, clip: float) -> Tensor:
         ctx.save_for_backward(x)
         ctx.clip = clip
         return hard_sign(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         (x,) = ctx.saved_tensors
         return grad * (x.abs() <= ctx.clip).to(grad.dtype), None
 
 
 class _ApproxSign(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor) -> Tensor:
         ctx.save_for_backward(x)
         ctx.constant_slope = _CONSTANT_SLOPES.get()
         return hard_sign(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors
         if ctx.constant_slope:
             x = x.detach()
@@ -84,13 +84,13 @@ class _ApproxSign(torch.autograd.Function):
 
 class _LearnedScaleSign(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, w: Tensor, m: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, w: Tensor, m: Tensor) -> Tensor:
         wq = LEARNED_SCALE_MULTIPLIER * hard_sign(w) * m.abs()
         ctx.save_for_backward(w, m, wq)
         return wq
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
         w, m, wq = ctx.saved_tensors
         residual = w - wq
         # Released DCP-NAS `MFunction_new.py` (spec §3.2b): no clipping, reconstruction gradient

@@ -6,6 +6,9 @@ Parent and the 1-bit Child come from one op table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -18,7 +21,11 @@ from binas.quant.quantizers import (
 
 
 class QuantConv2d(nn.Conv2d):
-    """Conv2d with `input_quantizer` (on the activations) and `weight_quantizer` (on the kernel)."""
+    """Conv2d with `input_quantizer` (on the activations) and `weight_quantizer` (on the kernel).
+
+    Quantizers are given by registry name (built with the entries of `quantizer_args` they take, e.g. the
+    STE `clip`) or as objects.
+    """
 
     def __init__(
         self,
@@ -33,12 +40,11 @@ class QuantConv2d(nn.Conv2d):
         *,
         input_quantizer: str | ActQuantizer | None = None,
         weight_quantizer: str | WeightQuantizer | None = None,
+        quantizer_args: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias=bias
-        )
-        self.input_quantizer = make_act_quantizer(input_quantizer)
-        self.weight_quantizer = make_weight_quantizer(weight_quantizer, out_channels)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias=bias)
+        self.input_quantizer = make_act_quantizer(input_quantizer, quantizer_args)
+        self.weight_quantizer = make_weight_quantizer(weight_quantizer, out_channels, quantizer_args)
 
     @property
     def binary_weights(self) -> bool:
@@ -57,50 +63,11 @@ class QuantConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if self.input_quantizer is not None:
             x = self.input_quantizer(x)
-        return F.conv2d(
-            x, self.quantized_weight(), self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        return F.conv2d(x, self.quantized_weight(), self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         bits = f"w={'1' if self.binary_weights else '32'}bit, a={'1' if self.binary_activations else '32'}bit"
         return f"{super().extra_repr()}, {bits}"
-
-
-class BinaryConv2d(QuantConv2d):
-    """A `QuantConv2d` configured by switches: binary weights and/or binary activations.
-
-    `act_grad` names the activation surrogate gradient (`approx_sign` or `ste_sign`), `weight_scale`
-    the weight binarizer (`mean_abs` or `learned_scale`).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        dilation: int = 1,
-        groups: int = 1,
-        bias: bool = False,
-        *,
-        binary_weights: bool = True,
-        binary_activations: bool = True,
-        act_grad: str = "approx_sign",
-        weight_scale: str = "mean_abs",
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            input_quantizer=act_grad if binary_activations else None,
-            weight_quantizer=weight_scale if binary_weights else None,
-        )
 
 
 def quant_convs(module: nn.Module) -> list[QuantConv2d]:

@@ -8,9 +8,11 @@ activations of every conv (`strict`). Stems and the classifier are always real.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
+from binas.errors import ConfigError
 from binas.quant.layers import QuantConv2d
+from binas.quant.quantizers import STE_CLIP
 
 ConvRole = Literal["preprocess", "reduce", "depthwise", "pointwise"]
 CONV_ROLES: tuple[ConvRole, ...] = ("preprocess", "reduce", "depthwise", "pointwise")
@@ -23,6 +25,7 @@ class ConvSpec:
 
     input_quantizer: str | None = None
     weight_quantizer: str | None = None
+    ste_clip: float = STE_CLIP
 
     def conv(
         self,
@@ -45,6 +48,7 @@ class ConvSpec:
             bias=False,
             input_quantizer=self.input_quantizer,
             weight_quantizer=self.weight_quantizer,
+            quantizer_args={"clip": self.ste_clip},
         )
 
     @property
@@ -61,6 +65,9 @@ class BinarizationPolicy:
         activations: roles whose input activations are binarized.
         act_quantizer: activation quantizer name (`approx_sign` as in the release, or `ste_sign`).
         weight_quantizer: weight quantizer name (`mean_abs`, or `learned_scale` as in the release).
+        name: the policy's name (`real`, `released`, `strict`, `<name>-step1`).
+        ste_clip: the clip of the straight-through estimators (`ste_sign` activations, `mean_abs` weights:
+            gradient 1 where |x| <= clip, DCP-NAS Eq. 4.35); ApproxSign and the learned scale have none.
     """
 
     weights: frozenset[str] = frozenset()
@@ -68,26 +75,28 @@ class BinarizationPolicy:
     act_quantizer: str = "approx_sign"
     weight_quantizer: str = "mean_abs"
     name: str = "real"
+    ste_clip: float = STE_CLIP
 
     @classmethod
     def real(cls) -> BinarizationPolicy:
         return cls(name="real")
 
     @classmethod
-    def released(cls, **kw: str) -> BinarizationPolicy:
+    def released(cls, **kw: Any) -> BinarizationPolicy:
         return cls(frozenset(CONV_ROLES), frozenset({"pointwise"}), name="released", **kw)
 
     @classmethod
-    def strict(cls, **kw: str) -> BinarizationPolicy:
+    def strict(cls, **kw: Any) -> BinarizationPolicy:
         return cls(frozenset(CONV_ROLES), frozenset(CONV_ROLES), name="strict", **kw)
 
     @classmethod
-    def preset(cls, name: str, **kw: str) -> BinarizationPolicy:
+    def preset(cls, name: str, **kw: Any) -> BinarizationPolicy:
         """Build a policy by name: `real`, `released` or `strict`."""
-        from binas.errors import ConfigError
-
-        builders = {"real": lambda: cls.real(), "released": lambda: cls.released(**kw),
-                    "strict": lambda: cls.strict(**kw)}
+        builders = {
+            "real": lambda: cls.real(),
+            "released": lambda: cls.released(**kw),
+            "strict": lambda: cls.strict(**kw),
+        }
         if name not in builders:
             raise ConfigError(f"unknown binarization policy '{name}'; choose one of: real, released, strict")
         return builders[name]()
@@ -96,6 +105,7 @@ class BinarizationPolicy:
         return ConvSpec(
             self.act_quantizer if role in self.activations else None,
             self.weight_quantizer if role in self.weights else None,
+            self.ste_clip,
         )
 
     @property

@@ -7,8 +7,10 @@ released learned-scale conv ties the scale's gradient to the sign's).
 
 from __future__ import annotations
 
+import inspect
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -21,9 +23,16 @@ STE_CLIP = 1.0
 
 
 class ActQuantizer(nn.Module):
-    """Base class of activation quantizers; `precision` is the number of bits."""
+    """Base class of activation quantizers; `precision` is the number of bits.
+
+    `get_config()` returns the constructor arguments (larq's `get_config`): what a policy, a config file
+    and a model file record so the same quantizer can be built again.
+    """
 
     precision = 1
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
 
 
 class SignSTE(ActQuantizer):
@@ -35,6 +44,9 @@ class SignSTE(ActQuantizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.sign_ste(x, self.clip)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"clip": self.clip}
 
     def extra_repr(self) -> str:
         return f"clip={self.clip}"
@@ -52,6 +64,10 @@ class WeightQuantizer(nn.Module):
 
     precision = 1
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments besides `out_channels` (see `ActQuantizer.get_config`)."""
+        return {}
+
     @abstractmethod
     def scale(self, w: Tensor) -> Tensor:
         """Per-output-channel scale beta, shape (C_out, 1, 1, 1)."""
@@ -66,6 +82,12 @@ class MeanAbsSign(WeightQuantizer):
 
     def forward(self, w: Tensor) -> Tensor:
         return F.scaled_sign_ste(w, self.clip)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"clip": self.clip}
+
+    def extra_repr(self) -> str:
+        return f"clip={self.clip}"
 
     def scale(self, w: Tensor) -> Tensor:
         return F.mean_abs_scale(w)
@@ -89,24 +111,36 @@ class LearnedScaleSign(WeightQuantizer):
         return F.LEARNED_SCALE_MULTIPLIER * self.m.detach().abs()
 
 
-ACT_QUANTIZERS: Registry[Callable[[], ActQuantizer]] = Registry("activation quantizer")
+ACT_QUANTIZERS: Registry[Callable[..., ActQuantizer]] = Registry("activation quantizer")
 ACT_QUANTIZERS.register("ste_sign", SignSTE)
 ACT_QUANTIZERS.register("approx_sign", ApproxSign)
 
-WEIGHT_QUANTIZERS: Registry[Callable[[int], WeightQuantizer]] = Registry("weight quantizer")
+WEIGHT_QUANTIZERS: Registry[Callable[..., WeightQuantizer]] = Registry("weight quantizer")
 WEIGHT_QUANTIZERS.register("mean_abs", MeanAbsSign)
 WEIGHT_QUANTIZERS.register("learned_scale", LearnedScaleSign)
 
 
-def make_act_quantizer(spec: str | ActQuantizer | None) -> ActQuantizer | None:
-    """Turn a registry name (or an object, or None) into an activation quantizer."""
+def _accepted(factory: Callable[..., Any], args: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of `args` that `factory` takes: a policy's shared settings (e.g. the STE `clip`) reach
+    the quantizers that have them and skip the others (ApproxSign, the learned scale)."""
+    params = inspect.signature(factory).parameters
+    return {k: v for k, v in args.items() if k in params}
+
+
+def make_act_quantizer(spec: str | ActQuantizer | None, args: Mapping[str, Any] | None = None) -> ActQuantizer | None:
+    """Turn a registry name (or an object, or None) into an activation quantizer, with the `args` it takes."""
     if spec is None or isinstance(spec, ActQuantizer):
         return spec
-    return ACT_QUANTIZERS.get(spec)()
+    factory = ACT_QUANTIZERS.get(spec)
+    return factory(**_accepted(factory, args or {}))
 
 
-def make_weight_quantizer(spec: str | WeightQuantizer | None, out_channels: int) -> WeightQuantizer | None:
-    """Turn a registry name (or an object, or None) into a weight quantizer for `out_channels`."""
+def make_weight_quantizer(
+    spec: str | WeightQuantizer | None, out_channels: int, args: Mapping[str, Any] | None = None
+) -> WeightQuantizer | None:
+    """Turn a registry name (or an object, or None) into a weight quantizer for `out_channels`, with the
+    `args` it takes."""
     if spec is None or isinstance(spec, WeightQuantizer):
         return spec
-    return WEIGHT_QUANTIZERS.get(spec)(out_channels)
+    factory = WEIGHT_QUANTIZERS.get(spec)
+    return factory(out_channels, **_accepted(factory, args or {}))

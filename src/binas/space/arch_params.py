@@ -10,8 +10,6 @@ from binas.space.topology import CellTopology
 #: alpha is initialised as 1e-3 * N(0, 1) (DARTS `_initialize_alphas`).
 ALPHA_INIT_STD = 1e-3
 
-CELL_KINDS = ("normal", "reduce")
-
 
 class ArchParameters(nn.Module):
     """alpha_normal, alpha_reduce (E x M) and, for PC-DARTS edge normalisation, beta_normal/beta_reduce (E)."""

@@ -41,8 +41,7 @@ class MixedOp(nn.Module):
         self.stride = stride
         self.k = partial_channels
         self.ops = nn.ModuleList(
-            build_op(name, C // partial_channels, stride, family=family, policy=policy, affine=False,
-                     in_search=True)
+            build_op(name, C // partial_channels, stride, family=family, policy=policy, affine=False, in_search=True)
             for name in primitives
         )
         self.bypass_pool = nn.MaxPool2d(2, 2, ceil_mode=True) if partial_channels > 1 and stride == 2 else None

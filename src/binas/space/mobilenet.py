@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from torch import Tensor, nn
 
@@ -62,7 +63,7 @@ def candidate_name(candidate: Candidate) -> str:
     """`'5x5_MBConv6'` or `'zero'` (the reference's op names)."""
     if candidate == ZERO:
         return ZERO
-    kernel, expand = candidate  # type: ignore[misc]
+    kernel, expand = cast("tuple[int, int]", candidate)  # not ZERO, the only str candidate
     return f"{kernel}x{kernel}_MBConv{expand}"
 
 
@@ -98,8 +99,10 @@ class MobileNetConfig:
         if self.stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {self.stem_stride}")
         if len(self.base_widths) != len(self.stage_strides) + 3:
-            raise ValueError(f"base_widths needs {len(self.stage_strides) + 3} entries (stem, first block, "
-                             f"{len(self.stage_strides)} stages, feature mix), got {len(self.base_widths)}")
+            raise ValueError(
+                f"base_widths needs {len(self.stage_strides) + 3} entries (stem, first block, "
+                f"{len(self.stage_strides)} stages, feature mix), got {len(self.base_widths)}"
+            )
         if any(s not in (1, 2) for s in self.stage_strides):
             raise ValueError(f"stage_strides must be 1 or 2, got {list(self.stage_strides)}")
         if not self.kernels or any(k < 1 or k % 2 == 0 for k in self.kernels):
@@ -150,7 +153,7 @@ def build_candidate(spec: BlockSpec, candidate: Candidate, policy: BinarizationP
     """The body of one candidate on block `spec`; None for `zero` (nothing runs, the shortcut remains)."""
     if candidate == ZERO:
         return None
-    kernel, expand = candidate  # type: ignore[misc]
+    kernel, expand = cast("tuple[int, int]", candidate)  # not ZERO, the only str candidate
     return MBConv(spec.c_in, spec.c_out, kernel, expand, spec.stride, policy)
 
 
@@ -189,19 +192,24 @@ class MobileBackbone(nn.Module):
     """Stem, fixed first block and head shared by the supernet and the derived networks (always the
     same modules, so per-block costs measured on one add up to the other's totals)."""
 
-    def __init__(self, cfg: MobileNetConfig, *, num_classes: int, in_channels: int,
-                 policy: BinarizationPolicy) -> None:
+    def __init__(self, cfg: MobileNetConfig, *, num_classes: int, in_channels: int, policy: BinarizationPolicy) -> None:
         super().__init__()
         self.cfg, self.policy, self.in_channels = cfg, policy, in_channels
         self.specs = block_specs(cfg)
         c0, c1, last = cfg.width(0), cfg.width(1), cfg.width(len(cfg.base_widths) - 1)
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, c0, 3, cfg.stem_stride, 1, bias=False),
-                                  nn.BatchNorm2d(c0), nn.ReLU6(inplace=False))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c0, 3, cfg.stem_stride, 1, bias=False), nn.BatchNorm2d(c0), nn.ReLU6(inplace=False)
+        )
         self.first_block = FixedBlock(BlockSpec(c0, c1, 1), FIRST_BLOCK_OP, policy)
         c_final = self.specs[-1].c_out
-        self.head = nn.Sequential(nn.Conv2d(c_final, last, 1, bias=False), nn.BatchNorm2d(last),
-                                  nn.ReLU6(inplace=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(1),
-                                  nn.Linear(last, num_classes))
+        self.head = nn.Sequential(
+            nn.Conv2d(c_final, last, 1, bias=False),
+            nn.BatchNorm2d(last),
+            nn.ReLU6(inplace=False),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(1),
+            nn.Linear(last, num_classes),
+        )
 
     @property
     def num_blocks(self) -> int:
@@ -215,8 +223,9 @@ class MobileBackbone(nn.Module):
 class MobileSupernet(MobileBackbone):
     """The weight-sharing supernet: `forward(x, sample)` runs one candidate per block (single path)."""
 
-    def __init__(self, cfg: MobileNetConfig, *, num_classes: int, in_channels: int = 3,
-                 policy: BinarizationPolicy | None = None) -> None:
+    def __init__(
+        self, cfg: MobileNetConfig, *, num_classes: int, in_channels: int = 3, policy: BinarizationPolicy | None = None
+    ) -> None:
         policy = policy or BinarizationPolicy.real()
         super().__init__(cfg, num_classes=num_classes, in_channels=in_channels, policy=policy)
         self.blocks = nn.ModuleList(ChoiceBlock(s, block_candidates(cfg, s), policy) for s in self.specs)
@@ -227,7 +236,7 @@ class MobileSupernet(MobileBackbone):
 
     def candidates(self) -> list[tuple[Candidate, ...]]:
         """The candidate list of every searchable block (columns of theta)."""
-        return [b.candidates for b in self.blocks]
+        return [cast(ChoiceBlock, b).candidates for b in self.blocks]
 
     def forward(self, x: Tensor, sample: Tensor | Sequence[int]) -> Tensor:
         """Logits of the path that takes candidate `sample[i]` on block i (an (E,) index tensor)."""
@@ -238,27 +247,4 @@ class MobileSupernet(MobileBackbone):
         x = self.first_block(self.stem(x))
         for block, index in zip(self.blocks, indices):
             x = block(x, int(index))
-        return self.head(x)
-
-
-class MobileNetwork(MobileBackbone):
-    """A derived mobile network from a `MobileGenotype` (one candidate per block), real or binary."""
-
-    def __init__(self, genotype: object, cfg: MobileNetConfig, *, num_classes: int, in_channels: int = 3,
-                 policy: BinarizationPolicy | None = None) -> None:
-        from binas.space.mobilenet_genotype import MobileGenotype
-
-        policy = policy or BinarizationPolicy.real()
-        super().__init__(cfg, num_classes=num_classes, in_channels=in_channels, policy=policy)
-        if not isinstance(genotype, MobileGenotype):
-            genotype = MobileGenotype.parse(genotype)
-        genotype.check_against(cfg)
-        self.genotype = genotype
-        self.blocks = nn.ModuleList(FixedBlock(s, c, policy) for s, c in zip(self.specs, genotype.blocks))
-
-    def forward(self, x: Tensor) -> Tensor:
-        self._check(x)
-        x = self.first_block(self.stem(x))
-        for block in self.blocks:
-            x = block(x)
         return self.head(x)

@@ -49,8 +49,7 @@ class ChannelShortcut(nn.Module):
 class BinaryConvBN(nn.Module):
     """A (binarized) conv and its BN, plus a `ChannelShortcut` around them when the channels allow."""
 
-    def __init__(self, spec: ConvSpec, c_in: int, c_out: int, kernel: int, stride: int = 1,
-                 groups: int = 1) -> None:
+    def __init__(self, spec: ConvSpec, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> None:
         super().__init__()
         self.conv = spec.conv(c_in, c_out, kernel, stride, kernel // 2, groups=groups)
         self.bn = nn.BatchNorm2d(c_out)
@@ -64,8 +63,9 @@ class BinaryConvBN(nn.Module):
 class MBConv(nn.Module):
     """Inverted residual body (the block's own identity shortcut lives in the block), real or 1-bit."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, expand: int, stride: int,
-                 policy: BinarizationPolicy) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, expand: int, stride: int, policy: BinarizationPolicy
+    ) -> None:
         super().__init__()
         pw, dw = policy.spec("pointwise"), policy.spec("depthwise")
         mid = c_in * expand
@@ -79,8 +79,13 @@ class MBConv(nn.Module):
         else:
             if expand != 1:
                 layers += [pw.conv(c_in, mid, 1), nn.BatchNorm2d(mid), nn.ReLU6(inplace=False)]
-            layers += [dw.conv(mid, mid, kernel, stride, kernel // 2, groups=mid), nn.BatchNorm2d(mid),
-                       nn.ReLU6(inplace=False), pw.conv(mid, c_out, 1), nn.BatchNorm2d(c_out)]
+            layers += [
+                dw.conv(mid, mid, kernel, stride, kernel // 2, groups=mid),
+                nn.BatchNorm2d(mid),
+                nn.ReLU6(inplace=False),
+                pw.conv(mid, c_out, 1),
+                nn.BatchNorm2d(c_out),
+            ]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

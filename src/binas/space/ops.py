@@ -90,7 +90,14 @@ class OpFamily:
     rectified_imagenet_s0 = False
 
     def conv_block(
-        self, C_in: int, C_out: int, k: int, stride: int, pad: int, dil: int, affine: bool,
+        self,
+        C_in: int,
+        C_out: int,
+        k: int,
+        stride: int,
+        pad: int,
+        dil: int,
+        affine: bool,
         policy: BinarizationPolicy,
     ) -> nn.Module:
         """Depth-wise k x k (dilated) conv then point-wise 1x1 conv: half a SepConv, all of a DilConv.
@@ -131,12 +138,14 @@ class OpFamily:
         spec = policy.spec("preprocess")
         return nn.Sequential(*_relu_unless(spec), spec.conv(C_in, C_out, 1), nn.BatchNorm2d(C_out, affine=affine))
 
-    def dil_conv(self, C_in: int, C_out: int, k: int, stride: int, pad: int, dil: int, affine: bool,
-                 policy: BinarizationPolicy) -> nn.Module:
+    def dil_conv(
+        self, C_in: int, C_out: int, k: int, stride: int, pad: int, dil: int, affine: bool, policy: BinarizationPolicy
+    ) -> nn.Module:
         return self.conv_block(C_in, C_out, k, stride, pad, dil, affine, policy)
 
-    def sep_conv(self, C_in: int, C_out: int, k: int, stride: int, pad: int, affine: bool,
-                 policy: BinarizationPolicy) -> nn.Module:
+    def sep_conv(
+        self, C_in: int, C_out: int, k: int, stride: int, pad: int, affine: bool, policy: BinarizationPolicy
+    ) -> nn.Module:
         return nn.Sequential(
             self.conv_block(C_in, C_in, k, stride, pad, 1, affine, policy),
             self.conv_block(C_in, C_out, k, 1, pad, 1, affine, policy),
@@ -151,7 +160,14 @@ class DcpFamily(OpFamily):
     rectified_imagenet_s0 = True
 
     def conv_block(
-        self, C_in: int, C_out: int, k: int, stride: int, pad: int, dil: int, affine: bool,
+        self,
+        C_in: int,
+        C_out: int,
+        k: int,
+        stride: int,
+        pad: int,
+        dil: int,
+        affine: bool,
         policy: BinarizationPolicy,
     ) -> nn.Module:
         dw, pw = policy.spec("depthwise"), policy.spec("pointwise")
@@ -204,9 +220,7 @@ OPS: Registry[OpFactory] = Registry("op")
 OPS.register("none", lambda f, C, s, a, p, search: Zero(s))
 OPS.register("max_pool_3x3", lambda f, C, s, a, p, search: f.pool("max", C, s, a, search))
 OPS.register("avg_pool_3x3", lambda f, C, s, a, p, search: f.pool("avg", C, s, a, search))
-OPS.register(
-    "skip_connect", lambda f, C, s, a, p, search: nn.Identity() if s == 1 else f.factorized_reduce(C, C, a, p)
-)
+OPS.register("skip_connect", lambda f, C, s, a, p, search: nn.Identity() if s == 1 else f.factorized_reduce(C, C, a, p))
 OPS.register("sep_conv_3x3", lambda f, C, s, a, p, search: f.sep_conv(C, C, 3, s, 1, a, p))
 OPS.register("sep_conv_5x5", lambda f, C, s, a, p, search: f.sep_conv(C, C, 5, s, 2, a, p))
 OPS.register("dil_conv_3x3", lambda f, C, s, a, p, search: f.dil_conv(C, C, 3, s, 2, 2, a, p))

@@ -25,3 +25,5 @@ PARAMETRIC: tuple[str, ...] = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "
 #: Intermediate nodes per cell and the cell's input nodes (DARTS: 2 inputs, 4 steps, 14 edges).
 STEPS = 4
 NUM_INPUT_NODES = 2
+#: The two cell types of a DARTS network (normal cells keep the resolution, reduction cells halve it).
+CELL_KINDS: tuple[str, ...] = ("normal", "reduce")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -77,9 +77,16 @@ class Supernet(nn.Module):
             if reduction:
                 C *= 2
             cell = SearchCell(
-                self.topology, C_pp, C_p, C,
-                reduction=reduction, reduction_prev=reduction_prev, family=cfg.family,
-                policy=self.policy, primitives=self.primitives, partial_channels=cfg.partial_channels,
+                self.topology,
+                C_pp,
+                C_p,
+                C,
+                reduction=reduction,
+                reduction_prev=reduction_prev,
+                family=cfg.family,
+                policy=self.policy,
+                primitives=self.primitives,
+                partial_channels=cfg.partial_channels,
                 multiplier=cfg.multiplier,
             )
             cells.append(cell)
@@ -97,10 +104,6 @@ class Supernet(nn.Module):
     def num_ops(self) -> int:
         return len(self.primitives)
 
-    def weight_parameters(self) -> Iterator[nn.Parameter]:
-        """All network weights (alpha is not part of the supernet)."""
-        return self.parameters()
-
     def forward(
         self,
         x: Tensor,
@@ -117,10 +120,8 @@ class Supernet(nn.Module):
         indices: a single-path forward in which only the sampled op of each edge runs, with weight 1.
         """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ShapeError(
-                f"expected input of shape (batch, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
-        plan = {}
+            raise ShapeError(f"expected input of shape (batch, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        plan: dict[str, tuple[Tensor | None, list[list[int]]]] = {}
         for kind, w in (("normal", normal), ("reduce", reduce)):
             if not w.is_floating_point():
                 if tuple(w.shape) != (self.num_edges,):

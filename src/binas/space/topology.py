@@ -20,11 +20,7 @@ class CellTopology:
     @cached_property
     def edges(self) -> tuple[tuple[int, int], ...]:
         """(source node, destination node) for each edge, in alpha-row order."""
-        return tuple(
-            (src, dst)
-            for dst in range(NUM_INPUT_NODES, NUM_INPUT_NODES + self.steps)
-            for src in range(dst)
-        )
+        return tuple((src, dst) for dst in range(NUM_INPUT_NODES, NUM_INPUT_NODES + self.steps) for src in range(dst))
 
     @property
     def num_edges(self) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from binas.errors import ConfigError
 from binas.strategies.cpnas_schedule import IndicatorSign
@@ -61,13 +60,13 @@ class CPNASOptions(SamplingOptions):
     indicator_sign: IndicatorSign = "as_printed"
 
 
-def check_options(options: Any, primitives: tuple[str, ...]) -> None:
+def check_options(options: SamplingOptions, primitives: tuple[str, ...]) -> None:
     """Raise `ConfigError` (one line) for option values the search cannot run with."""
     for name in ("rounds", "train_steps", "eval_batches", "max_samples"):
         value = getattr(options, name)
         if value is not None and value < 1:
             raise ConfigError(f"search.options.{name} must be >= 1, got {value}")
-    if getattr(options, "beta_p", 0.0) < 0:
+    if isinstance(options, CPNASOptions) and options.beta_p < 0:
         raise ConfigError(f"search.options.beta_p must be >= 0, got {options.beta_p}")
     if options.ops is not None:
         unknown = [op for op in options.ops if op not in primitives]

@@ -10,25 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from binas.engine.loop import EpochLoop, Meter, accuracy
+from binas.engine.strategy import SearchContext, SearchStrategy
 from binas.genotype import Genotype, derive
-from binas.space.arch_params import CELL_KINDS, ArchParameters
-from binas.strategies.base import (
-    SearchContext,
-    SearchStrategy,
-    build_arch_optimizer,
-    build_supernet,
-    build_weight_optimizer,
-    cosine_lr,
-    entropy_per_edge,
-    register_strategy,
-    set_lr,
-)
+from binas.optim.builders import build_arch_optimizer, build_weight_optimizer, cosine_with_warmup, set_lr
+from binas.space.arch_params import ArchParameters
+from binas.space.primitives import CELL_KINDS
+from binas.strategies.base import build_supernet, entropy_per_edge, register_strategy
 
 #: PC-DARTS CIFAR-10 settings (Xu et al., 2020): K = 4, alpha frozen for the first 15 of 50 epochs.
 PC_DARTS_K = 4
@@ -66,29 +59,36 @@ class Darts(SearchStrategy):
     """First-order DARTS on a real or 1-bit supernet (`search.binary`)."""
 
     name = "darts"
-    Config = DartsOptions
+    Config: ClassVar[type[DartsOptions] | type[PCDartsOptions]] = DartsOptions  # PC-DARTS: PCDartsOptions
 
-    def __init__(self, ctx: SearchContext, options: Any) -> None:
+    def __init__(self, ctx: SearchContext, options: DartsOptions | PCDartsOptions) -> None:
         super().__init__(ctx, options)
-        k = getattr(options, "partial_channels", 1)
-        self.supernet = build_supernet(ctx, binary=ctx.search.binary, partial_channels=k)
+        k, edge_normalization = self.partial_channels()
+        self.supernet = build_supernet(ctx, binary=bool(ctx.search.binary), partial_channels=k)
         generator = torch.Generator().manual_seed(ctx.runtime.seed)
         self.arch = ArchParameters(
-            self.supernet.topology, self.supernet.num_ops,
-            edge_normalization=getattr(options, "edge_normalization", False), generator=generator,
+            self.supernet.topology,
+            self.supernet.num_ops,
+            edge_normalization=edge_normalization,
+            generator=generator,
         ).to(self.device)
         self.w_opt = build_weight_optimizer(list(self.supernet.parameters()), ctx.search)
         self.a_opt = build_arch_optimizer(list(self.arch.parameters()), ctx.search)
+
+    def partial_channels(self) -> tuple[int, bool]:
+        """(K, edge normalisation): DARTS runs every channel through the ops and has no edge weights."""
+        return 1, False
 
     def arch_warmup(self) -> int:
         return self.options.arch_warmup_epochs
 
     def run_epoch(self, epoch: int, loop: EpochLoop) -> dict[str, float]:
         search = self.ctx.search
-        set_lr(self.w_opt, cosine_lr(search.w_lr, search.w_lr_min, epoch, self.num_epochs()))
+        set_lr(self.w_opt, cosine_with_warmup(search.w_lr, search.w_lr_min, epoch, self.num_epochs()))
         update_arch = epoch >= self.arch_warmup()
         arch_params = list(self.arch.parameters())
         meter = Meter()
+        params = list(self.supernet.parameters())
         self.supernet.train()
         for (x, y), (xv, yv) in loop.paired(self.ctx.train_data, self.ctx.val_data, desc=f"epoch {epoch}"):
             if update_arch:  # first-order architecture step on the validation batch
@@ -104,17 +104,17 @@ class Darts(SearchStrategy):
                 arch_kwargs = self.arch.forward_kwargs()
             logits = self.supernet(x, **arch_kwargs)
             loss = loop.check(F.cross_entropy(logits, y), "training loss")
-            self.w_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            loop.sync_grads(self.supernet.parameters())
-            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), search.grad_clip)
-            self.w_opt.step()
+            loop.weight_step(loss, self.w_opt, params, search.grad_clip)
             meter.update(len(y), train_loss=loss.item(), train_acc=accuracy(logits, y)[0])
         return meter.means()
 
     def genotype(self) -> Genotype:
-        return derive(self.arch.derive_weights("normal"), self.arch.derive_weights("reduce"),
-                      primitives=self.supernet.primitives, steps=self.supernet.topology.steps)
+        return derive(
+            self.arch.derive_weights("normal"),
+            self.arch.derive_weights("reduce"),
+            primitives=self.supernet.primitives,
+            steps=self.supernet.topology.steps,
+        )
 
     def epoch_record(self) -> dict[str, Any]:
         return {f"alpha_entropy_{k}": entropy_per_edge(self.arch.weights(k)) for k in CELL_KINDS}
@@ -124,10 +124,13 @@ class Darts(SearchStrategy):
 
     def write_artifacts(self, run_dir: Path) -> list[Path]:
         path = run_dir / "alpha.json"
-        from binas.engine.rundir import write_json
+        from binas.storage.files import write_json
 
-        write_json(path, {k: self.arch.weights(k).detach().cpu().tolist() for k in CELL_KINDS}
-                   | {"primitives": list(self.supernet.primitives)})
+        write_json(
+            path,
+            {k: self.arch.weights(k).detach().cpu().tolist() for k in CELL_KINDS}
+            | {"primitives": list(self.supernet.primitives)},
+        )
         return [path]
 
 
@@ -137,6 +140,11 @@ class PCDarts(Darts):
 
     name = "pc-darts"
     Config = PCDartsOptions
+
+    def partial_channels(self) -> tuple[int, bool]:
+        opts = self.options
+        assert isinstance(opts, PCDartsOptions)
+        return opts.partial_channels, opts.edge_normalization
 
     def arch_warmup(self) -> int:
         if self.options.arch_warmup_epochs is not None:

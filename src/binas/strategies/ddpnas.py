@@ -28,15 +28,11 @@ import torch
 import torch.nn.functional as F
 
 from binas.engine.loop import EpochLoop, Meter, accuracy
-from binas.engine.runtime import all_reduce_mean, derive_seed
-from binas.strategies.base import (
-    SearchContext,
-    SearchStrategy,
-    build_weight_optimizer,
-    cosine_lr,
-    register_strategy,
-    set_lr,
-)
+from binas.engine.runtime import all_reduce_mean
+from binas.engine.strategy import SearchContext, SearchStrategy
+from binas.optim.builders import build_weight_optimizer, cosine_with_warmup, set_lr
+from binas.seeds import derive_seed
+from binas.strategies.base import register_strategy
 from binas.strategies.ddpnas_distribution import (
     ACCURACY_SCALE,
     GAMMA,
@@ -85,8 +81,6 @@ class DDPNASOptions:
         warmup_rounds: rounds (K epochs each, every op once per edge) that only train (spec §4.1).
         lr_schedule: `cosine` (search.w_lr -> search.w_lr_min over the schedule) or `step` (spec §4.1).
         lr_step_epochs: period of the step schedule (None: 50 (K/8)(P/3)).
-        max_epochs: stop after this many epochs even if ops remain (None: the whole schedule,
-            P (K + ... + 2) epochs plus warm-up; `search.epochs` is not used by this method).
         eval_batches: validation batches per epoch (None: the whole validation split).
     """
 
@@ -98,7 +92,6 @@ class DDPNASOptions:
     warmup_rounds: int = 0
     lr_schedule: Literal["cosine", "step"] = "cosine"
     lr_step_epochs: int | None = None
-    max_epochs: int | None = None
     eval_batches: int | None = None
 
     def __post_init__(self) -> None:
@@ -109,7 +102,7 @@ class DDPNASOptions:
         for name in ("warmup_rounds",):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("lr_step_epochs", "max_epochs", "eval_batches"):
+        for name in ("lr_step_epochs", "eval_batches"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer or null, got {getattr(self, name)}")
 
@@ -134,24 +127,31 @@ class DDPNAS(SearchStrategy):
     name = "ddpnas"
     Config = DDPNASOptions
 
-    def __init__(self, ctx: SearchContext, options: Any) -> None:
+    def __init__(self, ctx: SearchContext, options: DDPNASOptions) -> None:
         super().__init__(ctx, options)
-        self.space = build_space(ctx, ctx.search.binary)
+        self.space = build_space(ctx, bool(ctx.search.binary))
         self.supernet = self.space.supernet
         self.dist = PruningDistribution(
-            self.space.num_edges, self.space.num_ops, rounds_per_prune=options.rounds_per_prune,
-            update=options.update, gamma=options.gamma, score_scale=options.score_scale,
-            mdenas_lr=options.mdenas_lr, warmup_rounds=options.warmup_rounds, groups=self.space.op_groups(),
+            self.space.num_edges,
+            self.space.num_ops,
+            rounds_per_prune=options.rounds_per_prune,
+            update=options.update,
+            gamma=options.gamma,
+            score_scale=options.score_scale,
+            mdenas_lr=options.mdenas_lr,
+            warmup_rounds=options.warmup_rounds,
+            groups=self.space.op_groups(),
         )
         self.w_opt = build_weight_optimizer(list(self.supernet.parameters()), ctx.search)
-        self.rounds = schedule(self.space.num_ops, options.rounds_per_prune, options.warmup_rounds,
-                               self.dist.final_ops)
+        self.rounds = schedule(self.space.num_ops, options.rounds_per_prune, options.warmup_rounds, self.dist.final_ops)
         self.samples: list[dict[str, Any]] = []
         self.pruning: list[dict[str, Any]] = []
 
     def num_epochs(self) -> int:
+        """The whole schedule (P (K + ... + 2) epochs plus warm-up), or `search.epochs` if that is shorter
+        (a capped search derives its genotype from the ops still alive)."""
         total = sum(self.rounds)
-        return total if self.options.max_epochs is None else min(total, self.options.max_epochs)
+        return total if self.ctx.search.epochs is None else min(total, self.ctx.search.epochs)
 
     def finished(self) -> bool:
         return self.dist.finished()
@@ -159,7 +159,7 @@ class DDPNAS(SearchStrategy):
     def _lr(self, epoch: int) -> float:
         search, opts = self.ctx.search, self.options
         if opts.lr_schedule == "cosine":
-            return cosine_lr(search.w_lr, search.w_lr_min, epoch, self.num_epochs())
+            return cosine_with_warmup(search.w_lr, search.w_lr_min, epoch, self.num_epochs())
         period = opts.lr_step_epochs or (
             LR_STEP_EPOCHS * (self.space.num_ops / LR_STEP_REF_OPS) * (opts.rounds_per_prune / LR_STEP_REF_ROUNDS)
         )
@@ -174,31 +174,44 @@ class DDPNAS(SearchStrategy):
         sample = self.dist.sample(generator)
         path = sample  # op indices stay on the CPU: the supernets read them as Python ints
         meter = Meter()
+        params = list(self.supernet.parameters())
         self.supernet.train()
         for x, y in loop.batches(self.ctx.train_data, stream="train", augment=True, desc=f"epoch {epoch}"):
             logits = self.space.forward(x, path)
             loss = loop.check(F.cross_entropy(logits, y))
-            self.w_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            loop.sync_grads(self.supernet.parameters())
-            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), search.grad_clip)
-            self.w_opt.step()
+            loop.weight_step(loss, self.w_opt, params, search.grad_clip)
             meter.update(len(y), train_loss=loss.item(), train_acc=accuracy(logits, y)[0])
         metrics = meter.means() | {"lr": lr}
         if not warmup:
             val = self._validate(loop, path)
             metrics |= val
             self.dist.record(sample, val["val_acc"] / PERCENT)
-        self.samples.append({"epoch": epoch, "cycle": self.dist.cycle, "warmup": warmup,
-                             "sample": sample.tolist(), "val_acc": None if warmup else metrics["val_acc"] / PERCENT})
+        self.samples.append(
+            {
+                "epoch": epoch,
+                "cycle": self.dist.cycle,
+                "warmup": warmup,
+                "sample": sample.tolist(),
+                "val_acc": None if warmup else metrics["val_acc"] / PERCENT,
+            }
+        )
         pruned = self.dist.step()
         if pruned is not None:
             names = self.space.op_names()
-            self.pruning.append({"epoch": epoch, "cycle": self.dist.cycle,
-                                 "pruned": [None if op < 0 else names[e][op] for e, op in enumerate(pruned)],
-                                 "pruned_index": pruned})
-            logger.info("epoch %d: pruning cycle %d done, %d op(s) left per edge", epoch, self.dist.cycle,
-                        int(self.dist.alive_per_edge.max()))
+            self.pruning.append(
+                {
+                    "epoch": epoch,
+                    "cycle": self.dist.cycle,
+                    "pruned": [None if op < 0 else names[e][op] for e, op in enumerate(pruned)],
+                    "pruned_index": pruned,
+                }
+            )
+            logger.info(
+                "epoch %d: pruning cycle %d done, %d op(s) left per edge",
+                epoch,
+                self.dist.cycle,
+                int(self.dist.alive_per_edge.max()),
+            )
         return metrics | {"alive_ops": float(self.dist.alive_per_edge.mean())}
 
     @torch.no_grad()
@@ -207,12 +220,17 @@ class DDPNAS(SearchStrategy):
         torchrun ranks so that every rank credits the same accuracy. Batch statistics on purpose (spec
         §1.3: the reference validates in `model.train()`)."""
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # correct, summed loss, samples
-        for x, y in loop.batches(self.ctx.val_data, stream="val", shuffle=False,
-                                 max_batches=self.options.eval_batches, show_progress=False):
+        for x, y in loop.batches(
+            self.ctx.val_data, stream="val", shuffle=False, max_batches=self.options.eval_batches, show_progress=False
+        ):
             logits = self.space.forward(x, path)
-            totals += torch.stack([(logits.argmax(1) == y).sum().double(),
-                                   F.cross_entropy(logits, y, reduction="sum").double(),
-                                   torch.tensor(float(len(y)), dtype=torch.float64, device=self.device)])
+            totals += torch.stack(
+                [
+                    (logits.argmax(1) == y).sum().double(),
+                    F.cross_entropy(logits, y, reduction="sum").double(),
+                    torch.tensor(float(len(y)), dtype=torch.float64, device=self.device),
+                ]
+            )
         correct, loss, count = all_reduce_mean(totals).tolist()
         count = max(count, 1.0)
         return {"val_loss": loss / count, "val_acc": PERCENT * correct / count}
@@ -223,16 +241,21 @@ class DDPNAS(SearchStrategy):
         return self.space.genotype(self.dist.theta, self.dist.alive)
 
     def epoch_record(self) -> dict[str, Any]:
-        return {"theta": np.round(self.dist.theta, THETA_DECIMALS).tolist(), "cycle": self.dist.cycle,
-                "sample": self.samples[-1]["sample"] if self.samples else None}
+        return {
+            "theta": np.round(self.dist.theta, THETA_DECIMALS).tolist(),
+            "cycle": self.dist.cycle,
+            "sample": self.samples[-1]["sample"] if self.samples else None,
+        }
 
     def stateful(self) -> dict[str, Any]:
         return {"supernet": self.supernet, "w_opt": self.w_opt, "distribution": self.dist}
 
     def state_dict(self) -> dict[str, Any]:
         return super().state_dict() | {
-            "samples": self.samples, "pruning": self.pruning,
-            "theta_record": self.theta_record()}  # read by `binas generate` when theta.json is missing
+            "samples": self.samples,
+            "pruning": self.pruning,
+            "theta_record": self.theta_record(),
+        }  # read by `binas generate` when theta.json is missing
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -242,23 +265,32 @@ class DDPNAS(SearchStrategy):
     def theta_record(self) -> dict[str, Any]:
         """What `binas generate` needs from this search: theta, alive ops, op names, data facts."""
         info = self.ctx.info
-        return {"space": self.space.kind, "update": self.options.update, "finished": self.dist.finished(),
-                "final_ops_per_edge": self.dist.final_ops,
-                "cycle": self.dist.cycle, "theta": self.dist.theta.tolist(), "alive": self.dist.alive.tolist(),
-                "op_names": self.space.op_names(), "edges": self.space.edge_labels(),
-                "info": {"num_classes": info.num_classes, "in_channels": info.in_channels,
-                         "image_size": info.image_size},
-                "binary": self.ctx.search.binary}
+        return {
+            "space": self.space.kind,
+            "update": self.options.update,
+            "finished": self.dist.finished(),
+            "final_ops_per_edge": self.dist.final_ops,
+            "cycle": self.dist.cycle,
+            "theta": self.dist.theta.tolist(),
+            "alive": self.dist.alive.tolist(),
+            "op_names": self.space.op_names(),
+            "edges": self.space.edge_labels(),
+            "info": {"num_classes": info.num_classes, "in_channels": info.in_channels, "image_size": info.image_size},
+            "binary": bool(self.ctx.search.binary),
+        }
 
     def write_artifacts(self, run_dir: Path) -> list[Path]:
         """`theta.json` (final theta, alive ops, op names), `samples.json` (each epoch's architecture and
         accuracy), `pruning.json` (the op pruned on every edge at each cycle, in order)."""
-        from binas.engine.rundir import write_json
+        from binas.storage.files import write_json
 
         names = self.space.op_names()
         samples = [s | {"ops": [names[e][k] for e, k in enumerate(s["sample"])]} for s in self.samples]
-        files = {"theta.json": self.theta_record(), "samples.json": {"edges": self.space.edge_labels(),
-                 "samples": samples}, "pruning.json": {"edges": self.space.edge_labels(), "cycles": self.pruning}}
+        files = {
+            "theta.json": self.theta_record(),
+            "samples.json": {"edges": self.space.edge_labels(), "samples": samples},
+            "pruning.json": {"edges": self.space.edge_labels(), "cycles": self.pruning},
+        }
         paths = []
         for name, data in files.items():
             write_json(run_dir / name, data)

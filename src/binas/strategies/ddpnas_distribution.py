@@ -98,7 +98,7 @@ def mdenas_step(theta: np.ndarray, counts: np.ndarray, perf: np.ndarray, alive: 
     for e in range(edges):
         live = [m for m in range(ops) if alive[e, m]]
         for a, i in enumerate(live):
-            for j in live[a + 1:]:
+            for j in live[a + 1 :]:
                 if counts[e, i] >= counts[e, j] and perf[e, i] < perf[e, j]:
                     moved = lr if theta[e, i] > lr else theta[e, i]
                     theta[e, i] -= moved
@@ -261,10 +261,16 @@ class PruningDistribution:
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """Plain tensors and numbers (loadable with `torch.load(weights_only=True)`)."""
-        arrays = {k: torch.from_numpy(np.array(getattr(self, k)))
-                  for k in ("theta", "velocity", "alive", "todo", "counts", "last_perf")}
-        return {**arrays, "tables": [torch.from_numpy(t.copy()) for t in self.tables],
-                "warmup_left": self.warmup_left, "cycle": self.cycle}
+        arrays = {
+            k: torch.from_numpy(np.array(getattr(self, k)))
+            for k in ("theta", "velocity", "alive", "todo", "counts", "last_perf")
+        }
+        return {
+            **arrays,
+            "tables": [torch.from_numpy(t.copy()) for t in self.tables],
+            "warmup_left": self.warmup_left,
+            "cycle": self.cycle,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key in ("theta", "velocity", "alive", "todo", "counts", "last_perf"):

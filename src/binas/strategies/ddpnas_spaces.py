@@ -14,14 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from torch import Tensor, nn
+from torch import Tensor
 
+from binas.engine.strategy import SearchContext
 from binas.genotype import Genotype, derive
+from binas.genotype.mobilenet import MobileGenotype
 from binas.quant.policy import BinarizationPolicy
 from binas.space.mobilenet import MobileSupernet, candidate_name
-from binas.space.mobilenet_genotype import MobileGenotype
-from binas.space.primitives import NON_PARAMETRIC
-from binas.strategies.base import SearchContext, build_supernet
+from binas.space.primitives import CELL_KINDS, NON_PARAMETRIC
+from binas.space.supernet import Supernet
+from binas.strategies.base import build_supernet
 from binas.strategies.ddpnas_distribution import group_labels
 
 #: DDPNAS V3's non-parametric group (XNAS@92720aa `non_param_index`): the weightless ops, `none` included.
@@ -52,7 +54,7 @@ class DartsSpace:
     kind = "darts"
 
     def __init__(self, ctx: SearchContext, binary: bool) -> None:
-        self.supernet: nn.Module = build_supernet(ctx, binary=binary)
+        self.supernet: Supernet = build_supernet(ctx, binary=binary)
         self.cell_edges = self.supernet.num_edges
         self.num_edges = 2 * self.cell_edges
         self.num_ops = self.supernet.num_ops
@@ -65,7 +67,7 @@ class DartsSpace:
 
     def edge_labels(self) -> list[str]:
         edges = self.supernet.topology.edges
-        return [f"{kind}:{src}->{dst}" for kind in ("normal", "reduce") for src, dst in edges]
+        return [f"{kind}:{src}->{dst}" for kind in CELL_KINDS for src, dst in edges]
 
     def op_groups(self) -> tuple[int, ...]:
         """V3 groups per op: 0 non-parametric (`WEIGHTLESS`), 1 parametric."""
@@ -73,8 +75,12 @@ class DartsSpace:
 
     def genotype(self, theta: np.ndarray, alive: np.ndarray) -> Genotype:
         w = ranked_weights(theta, alive)
-        return derive(w[: self.cell_edges], w[self.cell_edges :], primitives=self.supernet.primitives,
-                      steps=self.supernet.topology.steps)
+        return derive(
+            w[: self.cell_edges],
+            w[self.cell_edges :],
+            primitives=self.supernet.primitives,
+            steps=self.supernet.topology.steps,
+        )
 
 
 class MobileSpace:
@@ -83,13 +89,14 @@ class MobileSpace:
     kind = "mobilenet"
 
     def __init__(self, ctx: SearchContext, binary: bool) -> None:
-        from binas.engine.runtime import preferred_memory_format
+        from binas.engine.runtime import place
 
         policy = ctx.space.binary_policy() if binary else BinarizationPolicy.real()
-        net = MobileSupernet(ctx.space.mobilenet, num_classes=ctx.info.num_classes,
-                             in_channels=ctx.info.in_channels, policy=policy)
+        net = MobileSupernet(
+            ctx.space.mobilenet, num_classes=ctx.info.num_classes, in_channels=ctx.info.in_channels, policy=policy
+        )
         device = ctx.runtime.device
-        self.supernet: nn.Module = net.to(device, memory_format=preferred_memory_format(device))
+        self.supernet: MobileSupernet = place(net, device)
         self.candidates = net.candidates()
         self.num_edges = net.num_blocks
         self.num_ops = net.num_ops
@@ -101,7 +108,8 @@ class MobileSpace:
         return [[candidate_name(c) for c in cands] for cands in self.candidates]
 
     def edge_labels(self) -> list[str]:
-        return [f"block{i}:{b.spec.c_in}->{b.spec.c_out}/s{b.spec.stride}" for i, b in enumerate(self.supernet.blocks)]
+        # `specs[i]` is the spec `blocks[i]` was built from
+        return [f"block{i}:{s.c_in}->{s.c_out}/s{s.stride}" for i, s in enumerate(self.supernet.specs)]
 
     def op_groups(self) -> None:
         """No V3 groups on the mobile space (module docstring): every rule prunes to one op per block."""

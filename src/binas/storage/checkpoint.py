@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from binas import __version__
-from binas.engine.rundir import atomic_open
 from binas.errors import CheckpointError
+from binas.storage.files import atomic_open
+from binas.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +78,11 @@ def _check_plain(obj: Any, where: str) -> None:
     elif type(obj) not in _LEAVES and not isinstance(obj, torch.Tensor):
         hint = " (use float()/int() or torch.from_numpy)" if type(obj).__module__ == "numpy" else ""
         raise TypeError(
-            f"{where}: a {type(obj).__qualname__} cannot go in a checkpoint{hint}; "
-            "store plain data and tensors"
+            f"{where}: a {type(obj).__qualname__} cannot go in a checkpoint{hint}; store plain data and tensors"
         )
 
 
-def load_checkpoint(
-    path: str | Path, *, kind: str | None = None, map_location: Any = "cpu"
-) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, *, kind: str | None = None, map_location: Any = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` and return its payload.
 
     Args:
@@ -117,8 +114,7 @@ def load_checkpoint(
         raise CheckpointError(f"{path} is truncated or corrupt: {_first_line(exc)}") from None
     if not isinstance(record, dict) or record.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
-            f"{path} is not a binas checkpoint (found {_describe(record)}); "
-            "binas reads only files written by binas"
+            f"{path} is not a binas checkpoint (found {_describe(record)}); binas reads only files written by binas"
         )
     version = record.get("version")
     if not isinstance(version, int) or version < 1:
@@ -156,7 +152,9 @@ def _first_line(exc: BaseException) -> str:
 def capture_rng_state() -> dict[str, Any]:
     """The global Python / numpy / torch (and CUDA) RNG states, as checkpoint-safe plain data."""
     version, internal, gauss_next = random.getstate()
-    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # the global legacy RandomState is MT19937: always the tuple form
+    name, keys, pos, has_gauss, cached = np_state
     state: dict[str, Any] = {
         "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
         "numpy": {

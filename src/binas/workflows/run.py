@@ -4,13 +4,14 @@
 
     RUN_DIR/config.yaml      the resolved config (search options with their defaults filled in)
     RUN_DIR/log.txt          every message of the run (INFO and above)
-    RUN_DIR/search/          the search (binas.api.search): metrics.jsonl, checkpoint.pt, genotype.json, ...
-    RUN_DIR/train/           the retraining (binas.training.train): metrics.jsonl, checkpoints, its summary
+    RUN_DIR/search/          the search (binas.search): metrics.jsonl, checkpoint.pt, genotype.json, ...
+    RUN_DIR/train/           the retraining (binas.train): metrics.jsonl, checkpoints, its summary
     RUN_DIR/genotype.json    the searched genotype (a copy of search/genotype.json)
     RUN_DIR/summary.json     method, archid, top-1/top-5, params, OPs, Mbit, search and train seconds
     RUN_DIR/plots/           curves, architecture heat maps and cell diagrams (binas.plots)
 
-and, when the optional `tensorboard` package is installed, `search/tb/` and `train/tb/` event files.
+and, under the `binas` command with the optional `tensorboard` package installed, `search/tb/` and
+`train/tb/` event files (the CLI installs the TensorBoard sink once, around the whole command).
 """
 
 from __future__ import annotations
@@ -20,36 +21,27 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from binas import __version__
 from binas.config.io import dump_yaml
 from binas.config.schema import RunConfig
-from binas.engine.metrics_log import metric_sinks
-from binas.engine.rundir import write_json
+from binas.engine.run_log import run_log
 from binas.engine.runtime import Runtime, setup_runtime
 from binas.engine.searcher import SearchResult
 from binas.errors import BinasError
 from binas.genotype import Genotype
-from binas.logs import run_log, tensorboard_factory
-from binas.reporting import SUMMARY_NAME
-
-if TYPE_CHECKING:
-    from binas.training import TrainResult
+from binas.run_files import CONFIG_FILE, GENOTYPE_FILE, SEARCH_DIR, SUMMARY_FILE, TRAIN_DIR
+from binas.storage.files import write_json
+from binas.strategies import resolve_method_options
+from binas.version import __version__
+from binas.workflows.search import search
+from binas.workflows.train import TrainResult, train
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "config.yaml"
-GENOTYPE_NAME = "genotype.json"
-SEARCH_DIR = "search"
-TRAIN_DIR = "train"
-#: Method of `binas run` when neither `--method` nor the config names one: the library's main method
-#: if it is registered, else the DARTS baseline.
-PREFERRED_METHODS = ("dcp-nas", "darts")
-
 
 @dataclass
-class PipelineResult:
+class RunResult:
     """What `run` returns; everything in it is also in `run_dir` (summary.json)."""
 
     run_dir: Path
@@ -57,13 +49,6 @@ class PipelineResult:
     search: SearchResult
     train: TrainResult | None
     plots: list[Path]
-
-
-def default_method() -> str:
-    """`dcp-nas` if that strategy is registered, else `darts`."""
-    from binas.strategies import STRATEGIES
-
-    return next((m for m in PREFERRED_METHODS if m in STRATEGIES), STRATEGIES.names()[0])
 
 
 def run(
@@ -74,7 +59,7 @@ def run(
     plots: bool = True,
     progress: bool = True,
     runtime: Runtime | None = None,
-) -> PipelineResult:
+) -> RunResult:
     """Search with `cfg.search`, retrain the genotype found with `cfg.train`, write the summary and plots.
 
     Args:
@@ -85,37 +70,32 @@ def run(
         progress: show progress bars.
         runtime: device / seed / process group (default: set up from `cfg`).
     """
-    from binas import api
-
-    cfg, _ = api.resolve_search_options(cfg)
+    cfg = resolve_method_options(cfg)
     run_dir = Path(run_dir)
     runtime = runtime or setup_runtime(cfg.device, cfg.seed, num_threads=cfg.num_threads)
     main = runtime.is_main
     if main:
-        if (run_dir / CONFIG_NAME).exists():  # never mix two runs' files (binas search --resume resumes)
+        if (run_dir / CONFIG_FILE).exists():  # never mix two runs' files (binas search --resume resumes)
             raise BinasError(f"{run_dir} already holds a run; choose a new --out or leave it out")
         run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if main:
             stack.enter_context(run_log(run_dir))
-            stack.enter_context(metric_sinks(tensorboard_factory))
-            dump_yaml(cfg, run_dir / CONFIG_NAME)
+            dump_yaml(cfg, run_dir / CONFIG_FILE)
         logger.info("binas run: %s on %s, run directory %s", cfg.search.method, cfg.data.name, run_dir)
-        found = api.search(cfg, run_dir / SEARCH_DIR, progress=progress, runtime=runtime)
+        found = search(cfg, run_dir / SEARCH_DIR, progress=progress, runtime=runtime)
         if main:
-            found.genotype.save(run_dir / GENOTYPE_NAME)
+            found.genotype.save(run_dir / GENOTYPE_FILE)
         trained = _retrain(cfg, found.genotype, run_dir / TRAIN_DIR, progress, runtime) if train else None
         summary = build_summary(cfg, run_dir, found, trained)
         drawn: list[Path] = []
         if main:
-            write_json(run_dir / SUMMARY_NAME, summary)
+            write_json(run_dir / SUMMARY_FILE, summary)
             drawn = _draw(run_dir) if plots else []
-    return PipelineResult(run_dir, summary, found, trained, drawn)
+    return RunResult(run_dir, summary, found, trained, drawn)
 
 
 def _retrain(cfg: RunConfig, genotype: Genotype, train_dir: Path, progress: bool, runtime: Runtime) -> TrainResult:
-    from binas.training import train
-
     logger.info("retraining %s (%s) in %s", genotype.archid, cfg.search.method, train_dir)
     return train(cfg, genotype, train_dir, progress=progress, runtime=runtime)
 
@@ -135,13 +115,18 @@ def _train_fields(result: TrainResult | None) -> dict[str, Any]:
     if result is None:
         return {}
     epochs = [p.get("epochs") for p in result.phases.values()]
-    return {**result.profile, "top1": result.top1, "top5": result.top5, "seconds": result.seconds,
-            "cpu_seconds": result.summary.get("cpu_seconds"),
-            "epochs": sum(epochs) if all(isinstance(e, int) for e in epochs) and epochs else None}
+    return {
+        **result.profile,
+        "top1": result.top1,
+        "top5": result.top5,
+        "seconds": result.seconds,
+        "cpu_seconds": result.summary.get("cpu_seconds"),
+        "epochs": sum(epochs) if all(isinstance(e, int) for e in epochs) and epochs else None,
+    }
 
 
 def build_summary(cfg: RunConfig, run_dir: Path, found: SearchResult, trained: TrainResult | None) -> dict[str, Any]:
-    """The flat `summary.json` of a run (keys of `binas.reporting.SUMMARY_KEYS` plus details)."""
+    """The flat `summary.json` of a run (keys of `binas.workflows.compare.SUMMARY_KEYS` plus details)."""
     t = _train_fields(trained)
     return {
         "method": cfg.search.method,

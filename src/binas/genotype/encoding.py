@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from binas.genotype import Genotype
+from binas.genotype.genotype import Pairs
 from binas.space.primitives import PRIMITIVES
 from binas.space.topology import CellTopology
 
@@ -38,13 +39,13 @@ def random_genotype(
     """A uniformly random cell pair: each node takes 2 distinct earlier nodes, each with a random op."""
     ops = [p for p in primitives if p not in exclude]
 
-    def cell() -> list[tuple[str, int]]:
-        pairs = []
+    def cell() -> Pairs:
+        pairs: list[tuple[str, int]] = []
         for node in range(2, 2 + steps):
             inputs = torch.randperm(node, generator=generator)[:2].tolist()
             for src in sorted(inputs):
                 pairs.append((ops[int(torch.randint(len(ops), (1,), generator=generator))], src))
-        return pairs
+        return tuple(pairs)
 
-    concat = list(range(2, 2 + steps))
+    concat = tuple(range(2, 2 + steps))
     return Genotype(normal=cell(), normal_concat=concat, reduce=cell(), reduce_concat=concat)

@@ -16,15 +16,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 from binas.errors import BinasError
+from binas.run_files import CONFIG_FILE, SEARCH_SUMMARY_FILE, SUMMARY_FILE
 
-SUMMARY_NAME = "summary.json"
-SEARCH_SUMMARY_NAME = "search_summary.json"
-CONFIG_NAME = "config.yaml"
 MISSING = "-"
 MEGA = 1e6
 #: The keys of `summary.json` (written by `binas.pipeline`), in table order.
-SUMMARY_KEYS = ("run", "method", "dataset", "archid", "top1", "top5", "params", "ops", "memory_mbit",
-                "search_seconds", "train_seconds")
+SUMMARY_KEYS = (
+    "run",
+    "method",
+    "dataset",
+    "archid",
+    "top1",
+    "top5",
+    "params",
+    "ops",
+    "memory_mbit",
+    "search_seconds",
+    "train_seconds",
+)
 TableFormat = Literal["markdown", "csv"]
 
 
@@ -67,7 +76,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _dataset_of(run_dir: Path) -> str | None:
-    path = run_dir / CONFIG_NAME
+    path = run_dir / CONFIG_FILE
     if not path.exists():
         return None
     from binas.config.io import load_yaml
@@ -85,19 +94,24 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise BinasError(f"run directory not found: {run_dir}")
-    if (run_dir / SUMMARY_NAME).exists():
-        summary = _read_json(run_dir / SUMMARY_NAME)
-    elif (run_dir / SEARCH_SUMMARY_NAME).exists():
-        search = _read_json(run_dir / SEARCH_SUMMARY_NAME)
-        summary = {"method": search.get("method"), "archid": search.get("archid"),
-                   "search_seconds": search.get("search_seconds"), "dataset": _dataset_of(run_dir)}
+    if (run_dir / SUMMARY_FILE).exists():
+        summary = _read_json(run_dir / SUMMARY_FILE)
+    elif (run_dir / SEARCH_SUMMARY_FILE).exists():
+        search = _read_json(run_dir / SEARCH_SUMMARY_FILE)
+        summary = {
+            "method": search.get("method"),
+            "archid": search.get("archid"),
+            "search_seconds": search.get("search_seconds"),
+            "dataset": _dataset_of(run_dir),
+        }
     else:
-        raise BinasError(f"{run_dir}: no {SUMMARY_NAME} or {SEARCH_SUMMARY_NAME} (is it a finished run?)")
+        raise BinasError(f"{run_dir}: no {SUMMARY_FILE} or {SEARCH_SUMMARY_FILE} (is it a finished run?)")
     return {"run": run_dir.name, **summary}
 
 
-def format_table(rows: Sequence[Mapping[str, Any]], fmt: TableFormat = "markdown",
-                 columns: Sequence[Column] = COLUMNS) -> str:
+def format_table(
+    rows: Sequence[Mapping[str, Any]], fmt: TableFormat = "markdown", columns: Sequence[Column] = COLUMNS
+) -> str:
     """`rows` (summaries) as a markdown table or CSV text; a missing or null value is `-`."""
     cells = [[MISSING if row.get(c.key) is None else c.show(row[c.key]) for c in columns] for row in rows]
     headers = [c.header for c in columns]

@@ -18,25 +18,27 @@ from typing import Any
 from binas.errors import GenotypeError
 from binas.genotype.genotype import ARCHID_HEX_DIGITS
 from binas.genotype.jsonfile import JsonFile
+from binas.run_files import GENOTYPE_FILE
 from binas.space.mobilenet import ZERO, Candidate, MobileNetConfig, block_specs, candidate_name
 
 #: Value of the `space` key in the JSON form.
 SPACE_NAME = "mobilenet"
 #: File name of a genotype inside a run directory (as for DARTS genotypes).
-GENOTYPE_FILE = "genotype.json"
 
 
 def _as_candidate(i: int, value: object) -> Candidate:
     if value == ZERO:
         return ZERO
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         kernel, expand = value
         if kernel < 1 or kernel % 2 == 0 or expand < 1:
             raise GenotypeError(f"mobile genotype block {i}: need an odd kernel and expand >= 1, got {list(value)}")
         return (kernel, expand)
-    raise GenotypeError(f"mobile genotype block {i} must be [kernel, expand] or \"zero\", got {value!r}")
+    raise GenotypeError(f'mobile genotype block {i} must be [kernel, expand] or "zero", got {value!r}')
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,16 @@ class MobileGenotype(JsonFile):
         """Raise `GenotypeError` unless the genotype fits the space `cfg` (block count, skippable blocks)."""
         specs = block_specs(cfg)
         if len(specs) != len(self.blocks):
-            raise GenotypeError(f"mobile genotype has {len(self.blocks)} blocks but the space has {len(specs)} "
-                                f"(depth {cfg.depth}, {len(cfg.stage_strides)} stages)")
+            raise GenotypeError(
+                f"mobile genotype has {len(self.blocks)} blocks but the space has {len(specs)} "
+                f"(depth {cfg.depth}, {len(cfg.stage_strides)} stages)"
+            )
         for i, (spec, block) in enumerate(zip(specs, self.blocks)):
             if block == ZERO and not spec.skippable:
-                raise GenotypeError(f"mobile genotype block {i} is 'zero' but that block cannot be skipped "
-                                    f"(stride {spec.stride}, {spec.c_in} -> {spec.c_out} channels)")
+                raise GenotypeError(
+                    f"mobile genotype block {i} is 'zero' but that block cannot be skipped "
+                    f"(stride {spec.stride}, {spec.c_in} -> {spec.c_out} channels)"
+                )
 
     @property
     def num_skipped(self) -> int:
@@ -93,8 +99,10 @@ class MobileGenotype(JsonFile):
     @classmethod
     def from_dict(cls, data: object) -> MobileGenotype:
         if not isinstance(data, Mapping) or data.get("space") != SPACE_NAME or "blocks" not in data:
-            raise GenotypeError(f"a mobile genotype must be a JSON object {{\"space\": \"{SPACE_NAME}\", "
-                                f"\"blocks\": [...]}}, got {str(data)[:80]!r}")
+            raise GenotypeError(
+                f'a mobile genotype must be a JSON object {{"space": "{SPACE_NAME}", '
+                f'"blocks": [...]}}, got {str(data)[:80]!r}'
+            )
         extra = sorted(str(k) for k in data if k not in ("space", "blocks"))
         if extra:
             raise GenotypeError(f"mobile genotype has unknown key(s) {extra}")
