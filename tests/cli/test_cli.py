@@ -103,3 +103,21 @@ def test_malformed_genotype_file(tmp_path, capsys):
     bad.write_text('{"normal": [["sep_conv_3x3", 7]]}')
     code, _, err = run_cli(capsys, "profile", str(bad))
     assert code == EXIT_USAGE and len(err.strip().splitlines()) == 1
+
+
+def test_version_and_help_start_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from binas.cli.main import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_profile_quantizer_choices_are_the_registry():
+    from binas.cli.main import build_parser
+    from binas.quant.quantizers import WEIGHT_QUANTIZERS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    action = next(a for a in sub.choices["profile"]._actions if a.dest == "weight_quantizer")
+    assert sorted(action.choices) == sorted(WEIGHT_QUANTIZERS.names())

@@ -27,6 +27,7 @@ def test_compare_markdown_and_csv(tmp_path, capsys):
         method="dcp-nas",
         dataset="digits",
         archid="abc",
+        policy="strict",
         top1=91.234,
         top5=99.0,
         params=123456,
@@ -39,11 +40,23 @@ def test_compare_markdown_and_csv(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "compare", a, b)
     lines = out.strip().splitlines()
     assert code == 0 and len(lines) == 4 and lines[0].startswith("| run")
-    assert "91.23" in lines[2] and "0.123" in lines[2] and "2.50" in lines[2]
-    assert lines[3].count("| -") == 7  # top1 (null), top5, params, ops, Mbit, search s, train s
+    assert "91.23" in lines[2] and "| 123,456 |" in lines[2] and "| 2.5 " in lines[2]  # params a count, OPs in M
+    assert "1-bit (strict)" in lines[2]
+    assert lines[3].count("| -") == 8  # network, top1 (null), top5, params, ops, Mbit, search s, train s
     code, out, _ = run_cli(capsys, "compare", a, b, "--format", "csv")
     rows = out.strip().splitlines()
-    assert rows[0].split(",") == list(SUMMARY_KEYS) and rows[2].startswith("b,darts,digits,def,-")
+    assert rows[0].split(",") == list(SUMMARY_KEYS) and rows[2].startswith("b,darts,digits,,def,,")
+    assert rows[1].split(",")[SUMMARY_KEYS.index("params")] == "123456"  # CSV keeps exact values
+    assert rows[1].split(",")[SUMMARY_KEYS.index("ops")] == "2500000.0"
+
+
+def test_compare_skips_unfinished_runs_with_a_note(tmp_path, capsys, caplog):
+    done = make_run(tmp_path / "done", method="darts", dataset="digits", archid="abc", top1=50.0)
+    (tmp_path / "killed").mkdir()
+    (tmp_path / "killed" / "metrics.jsonl").write_text("")
+    code, out, _ = run_cli(capsys, "compare", done, str(tmp_path / "killed"))
+    assert code == 0 and len(out.strip().splitlines()) == 3 and "| done " in out
+    assert "skipped" in caplog.text and "killed" in caplog.text
 
 
 def test_compare_reads_a_search_only_directory(tmp_path):

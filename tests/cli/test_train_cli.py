@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import runpy
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -150,3 +151,14 @@ def test_python_dash_m_binas(monkeypatch, capsys):
     with pytest.raises(SystemExit) as done:
         runpy.run_module("binas", run_name="__main__")
     assert done.value.code == 0 and json.loads(capsys.readouterr().out)["params"] > 0
+
+
+def test_profile_of_a_training_run_is_the_network_it_trained(trained, capsys):
+    summary = json.loads((Path(trained) / "summary.json").read_text())
+    code, out, _ = run_cli(capsys, "profile", trained, "--json")
+    prof = json.loads(out)
+    assert code == 0 and prof["params"] == summary["params"] and prof["ops"] == summary["ops"]
+    code, _, err = run_cli(capsys, "profile", trained, "--channels", "36")
+    assert code == 2 and "profiled as trained" in err and "--channels" in err and err.count("\n") == 1
+    code, out, _ = run_cli(capsys, "profile", str(Path(trained) / "genotype.json"), "--dataset", "digits", "--json")
+    assert code == 0 and json.loads(out)["params"] > 0  # a genotype at another shape, on digits-sized input

@@ -12,7 +12,7 @@ from binas.errors import BinasError
 from binas.genotype import get_entry
 from binas.plots import draw_run_plots, plot_curves, plot_weights_final, plot_weights_over_epochs
 from binas.plots.curves import collect_series, group_series
-from binas.plots.heatmaps import edge_labels, is_matrix
+from binas.plots.heatmaps import color_range, edge_labels, is_matrix
 from binas.space.primitives import PRIMITIVES
 
 EDGES, OPS = 14, len(PRIMITIVES)
@@ -50,7 +50,46 @@ def test_series_and_panels_group_losses_and_accuracies():
     xs, series = collect_series(records)
     assert xs == [0.0, 1.0]
     assert math.isnan(series["val_loss"][0]) and "flag" not in series and "epoch" not in series
-    assert group_series(series) == [("loss", ["train_loss", "val_loss"]), ("accuracy", ["val_acc"]), ("D", ["D"])]
+    panels = group_series(series)
+    assert [(p.title, p.ylabel, p.keys) for p in panels] == [
+        ("accuracy", "%", ["val_acc"]),
+        ("loss", "loss", ["train_loss", "val_loss"]),
+        ("D", "", ["D"]),
+    ]
+
+
+def test_panels_keep_units_apart_and_scales_readable():
+    series = {
+        "train_loss": [2.3, 2.1],
+        "child_recon_loss": [300.0, 290.0],  # a loss 100x larger gets its own panel
+        "child_val_acc": [12.0, 15.0],
+        "alpha_entropy_normal": [2.0794, 2.0793],
+        "child_grad_norm": [0.04, 0.03],
+        "tangent_correction_norm": [2e-4, 1e-4],
+        "seconds": [4.0, 4.1],
+        "child_seconds": [3.0, 3.1],
+        "stage": [0.0, 1.0],
+    }
+    panels = {p.title: p for p in group_series(series)}
+    assert panels["loss"].keys == ["train_loss"] and panels["reconstruction loss L_R"].keys == ["child_recon_loss"]
+    assert panels["accuracy"].ylabel == "%"
+    assert panels["α entropy per edge"].from_zero  # a near-uniform α is drawn near the top of [0, log M]
+    assert panels["gradient norms"].log and panels["gradient norms"].keys == [
+        "child_grad_norm",
+        "tangent_correction_norm",
+    ]
+    assert list(panels)[-1] == "time per epoch" and panels["time per epoch"].keys == ["seconds", "child_seconds"]
+    assert panels["sampling schedule"].keys == ["stage"]
+    mixed = {"a_loss": [1.0], "b_loss": [50.0], "c_loss": [2.0]}
+    assert [p.keys for p in group_series(mixed)] == [["a_loss", "c_loss"], ["b_loss"]]
+
+
+def test_probability_tables_use_the_full_unit_scale():
+    uniform = [[1 / 8 + (0.002 if o == 0 else -0.002 / 7) for o in range(8)] for _ in range(14)]
+    assert color_range(uniform) == (0.0, 1.0)  # not 0.123-0.127: a near-uniform alpha looks undecided
+    theta = [[0.1 * o for o in range(8)] for _ in range(2)]  # not rows of probabilities
+    assert color_range(theta) == pytest.approx((0.0, 0.7))
+    assert color_range([[3.0, 3.0]]) == (2.5, 3.5)
 
 
 def test_edge_labels_name_the_darts_edges():
@@ -137,3 +176,23 @@ def test_mechanism_panels_draw_the_logged_magnitudes_and_leave_them_out_of_the_c
     png = plot_mechanisms(records, tmp_path / "m.png")
     assert png is not None and png.read_bytes()[:4] == PNG_MAGIC
     assert plot_mechanisms([{"epoch": 0, "train_loss": 1.0}], tmp_path / "none.png") is None
+
+
+def test_artifact_edge_lists_and_mobile_genotypes_are_not_drawn_as_tables(tmp_path):
+    from binas.genotype.mobilenet import MobileGenotype
+    from binas.plots.run import _artifact_tables, matrices
+
+    (tmp_path / "pruning.json").write_text(json.dumps({"primitives": list(PRIMITIVES), "edges": [[0, 2]] * EDGES}))
+    assert _artifact_tables(tmp_path / "pruning.json")[0] == {}
+    (tmp_path / "indicators.json").write_text(json.dumps({"primitives": list(PRIMITIVES), "z": table(0)}))
+    assert list(_artifact_tables(tmp_path / "indicators.json")[0]) == ["z"]
+    assert matrices({"genotype": {"space": "mobilenet", "blocks": [[3, 3], [5, 6]]}, "theta": table(0)}) == {
+        "theta": table(0)
+    }
+    run = tmp_path / "mobile"
+    run.mkdir()
+    with MetricLogger(run / "metrics.jsonl") as log:
+        log.log(epoch=0, train_loss=2.0, val_acc=10.0, theta=[[0.5, 0.5], [0.25, 0.75]])
+    MobileGenotype(((3, 3), (5, 6))).save(run / "genotype.json")
+    names = sorted(p.name for p in draw_run_plots(run))
+    assert names == ["search_curves.png", "search_theta_epochs.png"]  # no cell diagrams for blocks

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from binas.config.io import apply_overrides, from_dict, load_yaml
-from binas.config.preset_files import resolve_config_path
-from binas.config.schema import RunConfig
+if TYPE_CHECKING:  # the config package imports torch; `binas --version` and `--help` should not
+    from binas.config.schema import RunConfig
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +30,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 def resolve_config(args: argparse.Namespace, shortcuts: dict[str, Any]) -> RunConfig:
     """YAML file, then `--set` overrides, then the command's own flags (`shortcuts`: dotted key -> value)."""
+    from binas.config.io import apply_overrides, from_dict, load_yaml
+    from binas.config.preset_files import resolve_config_path
+    from binas.config.schema import RunConfig
+
     data = load_yaml(resolve_config_path(args.config)) if args.config else {}
     data = apply_overrides(data, args.overrides)
     flags = {"seed": args.seed, "device": args.device, **shortcuts}

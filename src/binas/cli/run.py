@@ -10,7 +10,17 @@ from typing import Any, cast
 from binas.cli.common import add_common_options, resolve_config
 
 #: Columns of the table printed at the end (keys of `binas.workflows.compare.COLUMNS`).
-RESULT_COLUMNS = ("method", "archid", "top1", "params", "ops", "memory_mbit", "search_seconds", "train_seconds")
+RESULT_COLUMNS = (
+    "method",
+    "policy",
+    "archid",
+    "top1",
+    "params",
+    "ops",
+    "memory_mbit",
+    "search_seconds",
+    "train_seconds",
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

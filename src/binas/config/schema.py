@@ -26,6 +26,8 @@ GRAD_CLIP = 5.0
 ARCH_LR = 3e-4
 ARCH_BETAS = (0.5, 0.999)
 ARCH_WEIGHT_DECAY = 1e-3
+#: CPU threads of a run when the config does not say (see `RunConfig`).
+DEFAULT_THREADS = 1
 #: The search method when none is named: the flagship (`binas search`, `binas run`, `RunConfig()`).
 DEFAULT_METHOD = "dcp-nas"
 #: The weight binarizers a config can name (`binas.quant.quantizers.WEIGHT_QUANTIZERS`).
@@ -155,11 +157,18 @@ class SearchConfig:
 class RunConfig:
     """Everything a `binas` command needs. Only the CLI sees the whole object.
 
-    `train` configures retraining a genotype's network (`binas train`, `binas.train`)."""
+    `train` configures retraining a genotype's network (`binas train`, `binas.train`).
+
+    `num_threads` is the number of intra-op CPU threads; null means torch's default (one per core). The
+    default is 1: binas's CPU networks are small, and on a shared machine torch's default oversubscribes
+    the cores (measured on 2 cores under a load of 3-5: a 1-epoch DARTS search took 294-434 s with torch's
+    default and 58 s with one thread). A fixed count also makes a seed fix a run on any machine (float32
+    1-bit networks depend on it). Set it to the cores you own on a quiet machine.
+    """
 
     seed: int = 0
     device: str = "auto"
-    num_threads: int | None = None
+    num_threads: int | None = DEFAULT_THREADS
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     search: SearchConfig = field(default_factory=SearchConfig)

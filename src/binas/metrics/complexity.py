@@ -45,6 +45,7 @@ BITS_PER_MBIT = 1e6
 DATASET_INPUTS: dict[str, tuple[str, tuple[int, int, int, int], int]] = {
     "cifar10": ("cifar", (1, 3, 32, 32), 10),
     "imagenet": ("imagenet", (1, 3, 224, 224), 1000),
+    "digits": ("cifar", (1, 3, 16, 16), 10),  # binas's bundled default (8x8 digits upsampled to 16x16)
 }
 _COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -264,7 +265,7 @@ def profile_model(
 def profile_genotype(
     genotype: Genotype | str,
     *,
-    dataset: Literal["cifar10", "imagenet"] = "cifar10",
+    dataset: Literal["cifar10", "imagenet", "digits"] = "cifar10",
     family: str = "darts",
     policy: BinarizationPolicy | str = "real",
     channels: int = 36,
@@ -274,7 +275,8 @@ def profile_genotype(
 ) -> Profile:
     """Profile the `binas.nets.Network` built from `genotype` for `dataset` (without auxiliary head).
 
-    `cifar10` uses the CIFAR stem on a 32x32 input, `imagenet` the ImageNet stem on 224x224.
+    `cifar10` uses the CIFAR stem on a 32x32 input, `imagenet` the ImageNet stem on 224x224, `digits`
+    the CIFAR stem on binas's 16x16 digits.
     `genotype` may be anything `parse_genotype` reads (a zoo name such as `darts-v2`), `policy` a
     `BinarizationPolicy` or a preset name; `num_classes` defaults to 10 / 1000.
     """
@@ -282,7 +284,7 @@ def profile_genotype(
     from binas.nets import Network
 
     if dataset not in DATASET_INPUTS:
-        raise ConfigError(f"cannot profile for data set '{dataset}'; choose one of: cifar10, imagenet")
+        raise ConfigError(f"cannot profile for data set '{dataset}'; choose one of: {', '.join(DATASET_INPUTS)}")
     stem, input_size, default_classes = DATASET_INPUTS[dataset]
     if isinstance(policy, str):
         policy = BinarizationPolicy.preset(policy)

@@ -68,7 +68,7 @@ class ModelSpec:
     def input_size(self) -> tuple[int, int, int, int]:
         return (1, self.in_channels, self.image_size, self.image_size)
 
-    def build(self, *, auxiliary: bool | None = None) -> nn.Module:
+    def build(self, *, auxiliary: bool | None = None) -> Network:
         """A freshly initialised network of this shape (no weights loaded)."""
         return Network(
             Genotype.from_dict(self.genotype),

@@ -34,6 +34,23 @@ def is_matrix(value: Any) -> bool:
     )
 
 
+def color_range(data: Any) -> tuple[float, float]:
+    """The colour scale of a table: [0, 1] for probabilities (rows of values in [0, 1] summing to 1, e.g.
+    softmax(α)), so a near-uniform α looks undecided instead of spreading 0.123-0.127 over the whole map;
+    the data's own range for other tables (θ, indicators)."""
+    import numpy as np
+
+    values = np.asarray(data, dtype=float)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    rows = np.nansum(values, axis=-1)
+    if finite.min() >= 0.0 and finite.max() <= 1.0 and np.allclose(rows, 1.0, atol=1e-3):
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
 def edge_labels(num_edges: int) -> list[str]:
     """`c_{k-2}->0`, ... for a DARTS cell with `num_edges` edges (plain `edge i` if no cell has that many)."""
     for steps in range(1, MAX_STEPS + 1):
@@ -53,7 +70,12 @@ def op_labels(num_ops: int, primitives: Sequence[str] | None) -> list[str]:
 
 
 def plot_weights_final(
-    weights: Mapping[str, Matrix], path: str | Path, *, primitives: Sequence[str] | None = None, title: str = ""
+    weights: Mapping[str, Matrix],
+    path: str | Path,
+    *,
+    primitives: Sequence[str] | None = None,
+    row_labels: Sequence[str] | None = None,
+    title: str = "",
 ) -> Path:
     """One E x M heat map per entry of `weights` (e.g. {"normal": ..., "reduce": ...})."""
     import numpy as np
@@ -63,12 +85,14 @@ def plot_weights_final(
     for index, kind in enumerate(kinds):
         data = np.asarray(weights[kind], dtype=float)
         ax = fig.add_subplot(1, len(kinds), index + 1)
-        image = ax.imshow(data, cmap=CMAP, aspect="auto")
+        low, high = color_range(data)
+        image = ax.imshow(data, cmap=CMAP, aspect="auto", vmin=low, vmax=high)
         ax.set_xticks(range(data.shape[1]), op_labels(data.shape[1], primitives), rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(data.shape[0]), edge_labels(data.shape[0]), fontsize=7)
+        rows = list(row_labels) if row_labels is not None and len(row_labels) == data.shape[0] else None
+        ax.set_yticks(range(data.shape[0]), rows or edge_labels(data.shape[0]), fontsize=7)
         ax.set_title(kind, fontsize=10)
         if data.size <= ANNOTATE_MAX_CELLS:
-            middle = (np.nanmax(data) + np.nanmin(data)) / 2
+            middle = (low + high) / 2
             for (i, j), v in np.ndenumerate(data):
                 ax.text(
                     j, i, f"{v:.3f}", ha="center", va="center", fontsize=5.5, color="black" if v > middle else "white"
@@ -96,7 +120,7 @@ def plot_weights_over_epochs(
     cols = min(EDGE_COLUMNS, num_edges)
     rows = math.ceil(num_edges / cols)
     fig = new_figure(rows, cols, panel=(2.6, 2.4))
-    low, high = float(np.nanmin(data)), float(np.nanmax(data))
+    low, high = color_range(data)
     ops, labels = op_labels(num_ops, primitives), edge_labels(num_edges)
     image = None
     for edge in range(num_edges):

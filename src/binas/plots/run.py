@@ -50,10 +50,17 @@ def run_parts(run_dir: Path) -> dict[str, Path]:
     return {"search" if is_search else "train": run_dir}
 
 
+#: Record keys holding table-shaped data that is not a weight table (a mobile genotype's (kernel, expand)
+#: blocks; the DARTS genotype is a mapping of op names and never matches).
+NOT_TABLE_KEYS = frozenset({"genotype"})
+
+
 def matrices(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The E x M tables in one record (nested mappings give `a/b` keys)."""
     found: dict[str, Any] = {}
     for key, value in record.items():
+        if not prefix and key in NOT_TABLE_KEYS:
+            continue
         if isinstance(value, Mapping):
             found.update(matrices(value, prefix=f"{prefix}{key}/"))
         elif is_matrix(value):
@@ -61,7 +68,33 @@ def matrices(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return found
 
 
+#: Table-shaped entries of artifacts that are not op-weight tables (CP-NAS's edge list: (source, dest) pairs).
+NOT_WEIGHT_TABLES = frozenset({"edges"})
+
+
+def _shared_op_names(op_names: Any) -> list[str] | None:
+    """Column names from per-row op names (DDPNAS's mobile space): a position whose names differ between
+    rows shows them joined (`3x3_MBConv1|zero`)."""
+    if not (isinstance(op_names, list) and op_names and all(isinstance(row, list) for row in op_names)):
+        return None
+    if len({len(row) for row in op_names}) != 1:
+        return None
+    return ["|".join(dict.fromkeys(str(row[j]) for row in op_names)) for j in range(len(op_names[0]))]
+
+
+def _row_labels(path: Path, rows: int) -> list[str] | None:
+    """Row names an artifact gives as strings (DDPNAS's mobile blocks), if one per table row."""
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8")).get("edges")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(labels, list) and len(labels) == rows and all(isinstance(x, str) for x in labels)
+    return labels if ok else None
+
+
 def _artifact_tables(path: Path) -> tuple[dict[str, Any], list[str] | None]:
+    """The E x M op-weight tables of a JSON artifact, and its op names; a table whose width is not the
+    number of ops (when the file names them) is something else and is left out."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -69,8 +102,13 @@ def _artifact_tables(path: Path) -> tuple[dict[str, Any], list[str] | None]:
     if not isinstance(data, dict):
         return {}, None
     primitives = data.get("primitives")
-    primitives = primitives if isinstance(primitives, list) else None
-    return matrices(data), primitives
+    primitives = primitives if isinstance(primitives, list) else _shared_op_names(data.get("op_names"))
+    tables = {
+        key: table
+        for key, table in matrices(data).items()
+        if key.rsplit("/", 1)[-1] not in NOT_WEIGHT_TABLES and (primitives is None or len(table[0]) == len(primitives))
+    }
+    return tables, primitives
 
 
 def _draw_part(name: str, part: Path, out: Path) -> list[Path]:
@@ -109,15 +147,29 @@ def _draw_part(name: str, part: Path, out: Path) -> list[Path]:
                     final_tables,
                     out / f"{name}_{artifact.stem}.png",
                     primitives=primitives,
+                    row_labels=_row_labels(artifact, len(next(iter(final_tables.values())))),
                     title=f"{name}: {artifact.name}",
                 )
             )
-    if (part / GENOTYPE_FILE).exists():
-        from binas.genotype import Genotype
-        from binas.genotype.plot import save_cell_diagrams
-
-        drawn += [p for p in save_cell_diagrams(Genotype.load(part / GENOTYPE_FILE), out) if p.suffix == ".png"]
+    drawn += _cell_diagrams(part / GENOTYPE_FILE, out)
     return drawn
+
+
+def _cell_diagrams(path: Path, out: Path) -> list[Path]:
+    """`normal.png` / `reduce.png` of a DARTS-cell genotype; nothing for a mobile-space genotype (blocks,
+    not cells) or a missing file."""
+    from binas.genotype import Genotype
+    from binas.genotype.mobilenet import is_mobile_genotype_dict
+    from binas.genotype.plot import save_cell_diagrams
+
+    if not path.exists():
+        return []
+    try:
+        if is_mobile_genotype_dict(json.loads(path.read_text(encoding="utf-8"))):
+            return []
+    except (OSError, ValueError):
+        pass  # Genotype.load reports an unreadable file in one line
+    return [p for p in save_cell_diagrams(Genotype.load(path), out) if p.suffix == ".png"]
 
 
 def draw_run_plots(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:

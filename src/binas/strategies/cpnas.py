@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 
 @register_strategy
-class CPNAS(SearchStrategy):
+class CPNAS(SearchStrategy[SamplingOptions]):
     """Child-Parent NAS: sample without replacement, score by Eq. 4.15, abandon the worst op per edge."""
 
     name = "cp-nas"
@@ -75,10 +75,12 @@ class CPNAS(SearchStrategy):
     # -- schedule ---------------------------------------------------------------------------------
     @property
     def beta_p(self) -> float:
+        assert isinstance(self.options, CPNASOptions)  # BNAS overrides this property
         return self.options.beta_p
 
     @property
     def indicator_sign(self) -> sched.IndicatorSign:
+        assert isinstance(self.options, CPNASOptions)  # BNAS overrides this property
         return self.options.indicator_sign
 
     def num_epochs(self) -> int:
@@ -101,7 +103,8 @@ class CPNAS(SearchStrategy):
         meter = self._train(arch, loop, epoch)
         acc_p, acc_c = self._evaluate(arch, loop)
         z = table.record(pos, ops, acc_p, acc_c)
-        accs = {"child_val_acc": acc_c} if acc_p is None else {"parent_val_acc": acc_p, "child_val_acc": acc_c}
+        # metrics in percent like every accuracy binas logs; the indicator itself uses fractions (Eq. 4.15)
+        accs = {"child_val_acc": 100.0 * acc_c} | ({} if acc_p is None else {"parent_val_acc": 100.0 * acc_p})
         w_child = sched.indicator_weights(self.beta_p, self.indicator_sign)[1]
         return meter.means() | accs | {"indicator": z, "z_weight_child": w_child, "ops_per_edge": float(pos.k)}
 

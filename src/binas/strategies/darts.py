@@ -55,7 +55,7 @@ class PCDartsOptions:
 
 
 @register_strategy
-class Darts(SearchStrategy):
+class Darts(SearchStrategy[DartsOptions | PCDartsOptions]):
     """First-order DARTS on a real or 1-bit supernet (`search.binary`)."""
 
     name = "darts"
@@ -80,6 +80,7 @@ class Darts(SearchStrategy):
         return 1, False
 
     def arch_warmup(self) -> int:
+        assert isinstance(self.options, DartsOptions)  # PC-DARTS overrides this method
         return self.options.arch_warmup_epochs
 
     def run_epoch(self, epoch: int, loop: EpochLoop) -> dict[str, float]:

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 
 @register_strategy
-class DCPNAS(SearchStrategy):
+class DCPNAS(SearchStrategy[DCPNASOptions]):
     """DCP-NAS: a real Parent and a 1-bit Child supernet that inherit α from each other every epoch.
 
     `search.binary` does not apply: the Parent is always real and the Child always 1-bit (`space.policy`).

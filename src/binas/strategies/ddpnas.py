@@ -121,7 +121,7 @@ def step_lr(epoch: int, round_ends: list[int], base: float, minimum: float, peri
 
 
 @register_strategy
-class DDPNAS(SearchStrategy):
+class DDPNAS(SearchStrategy[DDPNASOptions]):
     """DDPNAS on the DARTS cell space or the mobile block space, real or 1-bit."""
 
     name = "ddpnas"

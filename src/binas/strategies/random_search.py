@@ -36,7 +36,7 @@ class RandomOptions:
 
 
 @register_strategy
-class RandomSearch(SearchStrategy):
+class RandomSearch(SearchStrategy[RandomOptions]):
     """Random genotypes, trained with shared weights and scored on the validation split."""
 
     name = "random"

@@ -131,6 +131,7 @@ def build_summary(cfg: RunConfig, run_dir: Path, found: SearchResult, trained: T
     return {
         "method": cfg.search.method,
         "dataset": cfg.data.name,
+        "policy": trained.summary.get("policy") if trained is not None else None,
         "archid": found.genotype.archid,
         "top1": t.get("top1"),
         "top5": t.get("top5"),

@@ -266,7 +266,7 @@ class _PhaseRunner:
         spec = self.spec(phase)
         # the initial weights depend only on (seed, phase), so a resumed run builds what the first one built
         seed_everything(derive_seed(runtime.seed, "build", phase.name), deterministic=runtime.deterministic)
-        net = place(cast(Network, spec.build()), device)  # ModelSpec.build makes a Network (typed nn.Module)
+        net = place(spec.build(), device)
         here = self.payload if self.payload is not None and self.payload["phase"] == phase.name else None
         if phase.init_from and here is None:
             init = load_checkpoint(_phase_file(self.run_dir, self.phases[index - 1], False), kind=MODEL_KIND)
