@@ -228,8 +228,13 @@ def setup_runtime(
     ctx = init_distributed(device)
     threads = set_num_threads(num_threads)
     seed_everything(seed, deterministic=deterministic)
-    logger.info("runtime: %s, %d CPU thread(s)%s, seed %d", ctx.device, threads,
-                "" if num_threads is not None else " (torch's default)", seed)
+    logger.info(
+        "runtime: %s, %d CPU thread(s)%s, seed %d",
+        ctx.device,
+        threads,
+        "" if num_threads is not None else " (torch's default)",
+        seed,
+    )
     return Runtime(device=ctx.device, dist=ctx, seed=seed, num_threads=threads, deterministic=deterministic)
 
 
