@@ -8,21 +8,7 @@ import pytest
 
 from binas.cli.main import EXIT_USAGE, main
 from binas.genotype import Genotype
-
-TINY = [
-    "--set",
-    "data.image_size=8",
-    "--set",
-    "data.max_train_samples=64",
-    "--set",
-    "space.channels=4",
-    "--set",
-    "space.layers=3",
-    "--set",
-    "search.batch_size=32",
-    "--set",
-    "num_threads=1",
-]
+from tests.cli.flags import TINY
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -7,38 +7,7 @@ import json
 import pytest
 
 from binas.cli.main import EXIT_USAGE, main
-
-TINY = [
-    "--set",
-    "data.image_size=8",
-    "--set",
-    "data.max_train_samples=64",
-    "--set",
-    "space.channels=4",
-    "--set",
-    "space.layers=3",
-    "--set",
-    "search.batch_size=32",
-    "--set",
-    "num_threads=1",
-    "--device",
-    "cpu",
-]
-
-TINY_TRAIN = [
-    "--set",
-    "train.epochs=1",
-    "--set",
-    "train.two_step=false",
-    "--set",
-    "train.net.channels=4",
-    "--set",
-    "train.net.layers=3",
-    "--set",
-    "train.batch_size=32",
-    "--set",
-    "train.optim.warmup_epochs=0",
-]
+from tests.cli.flags import TINY, TINY_TRAIN
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -66,7 +35,7 @@ def test_run_search_only_prints_the_table_and_the_run_dir(tmp_path, capsys):
     assert code == 0
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["method"] == "random"
-    assert out.splitlines()[0].startswith("| method | archid") and summary["archid"] in out
+    assert out.splitlines()[0].startswith("| method | network | archid") and summary["archid"] in out
     assert out.strip().endswith(f"run dir: {out_dir}")
     assert (out_dir / "log.txt").exists() and not (out_dir / "plots").exists()
 

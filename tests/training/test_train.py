@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -183,3 +184,17 @@ def test_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_run(
     untimed = [{k: v for k, v in r.items() if k not in timers} for r in lines]
     full_lines = read_metrics(full_dir / "metrics.jsonl")
     assert untimed == [{k: v for k, v in r.items() if k not in timers} for r in full_lines]
+
+
+def test_a_torchvision_built_for_another_torch_is_a_one_line_error(tmp_path, monkeypatch):
+    from binas.errors import ConfigError
+    from binas.workflows.train import _torchvision_teacher
+
+    fake = tmp_path / "torchvision"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('raise RuntimeError("operator torchvision::nms does not exist")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "torchvision", raising=False)
+    with pytest.raises(ConfigError, match="does not load beside torch") as err:
+        _torchvision_teacher("resnet18", pretrained=False)
+    assert "\n" not in str(err.value) and "torchvision::nms" in str(err.value)

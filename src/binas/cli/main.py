@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -55,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `binas` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_console(console_level(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False)))
+    level = console_level(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
+    # Under torchrun only rank 0 talks; the other ranks show warnings and errors (each line once, not N times).
+    configure_console(level if os.environ.get("RANK", "0") == "0" else max(level, logging.WARNING))
     try:
         # Every metrics.jsonl the command writes is mirrored to TensorBoard when it is installed (installed
         # here once; the library workflows never add a second sink).

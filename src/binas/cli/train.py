@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -126,8 +125,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("give a genotype (zoo name, genotype.json or run directory) or --resume RUN_DIR")
     runtime = setup_runtime(args.device or cfg.device, cfg.seed, num_threads=cfg.num_threads)
-    if not runtime.is_main:  # rank 0 logs; the others only warn
-        logging.getLogger().setLevel(logging.WARNING)
     if not args.resume:
         made = make_run_dir(method="train", out=args.out) if runtime.is_main else None
         run_dir = cast(Path, broadcast_object(made))  # rank 0's new directory, on every rank

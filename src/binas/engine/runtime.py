@@ -228,7 +228,7 @@ def setup_runtime(
     ctx = init_distributed(device)
     threads = set_num_threads(num_threads)
     seed_everything(seed, deterministic=deterministic)
-    logger.info(
+    logger.debug(
         "runtime: %s, %d CPU thread(s)%s, seed %d",
         ctx.device,
         threads,

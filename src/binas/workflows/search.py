@@ -56,7 +56,14 @@ def search(
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(cfg, run_dir / CONFIG_FILE)
     strategy = build_strategy(cfg, runtime)
-    logger.info("searching with %s on %s; run directory %s", cfg.search.method, cfg.data.name, run_dir)
+    logger.info(
+        "searching with %s on %s (%s, %d CPU thread(s)); run directory %s",
+        cfg.search.method,
+        cfg.data.name,
+        runtime.device,
+        runtime.num_threads,
+        run_dir,
+    )
     return run_search(
         strategy, run_dir, resume=resume, progress=progress, augment=cfg.data.augment, num_workers=cfg.data.num_workers
     )

@@ -145,6 +145,12 @@ def _torchvision_teacher(name: str, pretrained: bool) -> nn.Module:
         import torchvision
     except ImportError:
         raise ConfigError(f"teacher 'torchvision:{name}' needs torchvision: pip install 'binas[vision]'") from None
+    except Exception as exc:  # noqa: BLE001 - installed but built for another torch (its C++ ops fail to load)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"teacher 'torchvision:{name}': torchvision does not load beside torch {torch.__version__} ({first}); "
+            "install the torchvision build made for this torch (same release, same CPU/CUDA variant)"
+        ) from None
     try:
         return torchvision.models.get_model(name, weights="DEFAULT" if pretrained else None)
     except ValueError as exc:
@@ -271,7 +277,15 @@ class _PhaseRunner:
         if phase.init_from and here is None:
             init = load_checkpoint(_phase_file(self.run_dir, self.phases[index - 1], False), kind=MODEL_KIND)
             init_from_previous(net, init["state_dict"])
-        logger.info("%s: %d epochs, policy %s, loss %s", phase.name, phase.epochs, phase.policy.name, phase.loss)
+        logger.info(
+            "%s: %d epochs, policy %s, loss %s (%s, %d CPU thread(s))",
+            phase.name,
+            phase.epochs,
+            phase.policy.name,
+            phase.loss,
+            device,
+            runtime.num_threads,
+        )
         result = run_phase(
             self._job(phase, net, spec, path),
             runtime,
