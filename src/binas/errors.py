@@ -28,6 +28,14 @@ class CheckpointError(BinasError):
     """A checkpoint is missing, truncated, corrupt or written by something other than binas."""
 
 
+class StorageError(BinasError):
+    """A file could not be written (a full disk, no permission); the previous version of it is kept."""
+
+
+class RunLockedError(BinasError):
+    """Another binas process is writing the same run directory."""
+
+
 class ShapeError(BinasError):
     """An input tensor has a shape the model cannot take."""
 

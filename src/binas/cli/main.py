@@ -71,6 +71,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"binas {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except (MemoryError, RuntimeError) as exc:
+        if out_of_memory(exc):
+            print(f"binas {args.command}: error: out of memory ({_first_line(exc)}); {MEMORY_HINT}", file=sys.stderr)
+        elif peer_lost(exc):
+            print(
+                f"binas {args.command}: error: another torchrun process stopped ({_first_line(exc)}); this one "
+                "stops too (resume with --resume RUN_DIR)",
+                file=sys.stderr,
+            )
+        else:
+            raise
+        return EXIT_USAGE
+
+
+#: What to lower when a run does not fit in memory.
+MEMORY_HINT = (
+    "lower search.batch_size / train.batch_size, or the network (space.channels, space.layers, "
+    "train.net.channels, train.net.layers); the last checkpoint is kept"
+)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """A failed allocation: Python's MemoryError, CUDA's OutOfMemoryError, or the CPU allocator's error."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
+#: What a collective reports when a peer process died or stopped answering (Gloo, NCCL, the store).
+PEER_LOST = (
+    "connection closed by peer",
+    "connection reset by peer",
+    "broken pipe",
+    "timed out",
+    "timeout",
+    "nccl communicator was aborted",
+    "socket closed",
+)
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """A torch.distributed collective failed because another rank is gone (only inside a process group)."""
+    if os.environ.get("WORLD_SIZE", "1") in ("", "1"):
+        return False
+    text = str(exc).lower()
+    return type(exc).__name__ == "DistBackendError" or any(k in text for k in PEER_LOST)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":

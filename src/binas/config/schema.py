@@ -59,6 +59,16 @@ class DataConfig:
     max_train_samples: int | None = None
     num_workers: int = 0
 
+    def __post_init__(self) -> None:
+        if self.image_size is not None and self.image_size < 1:
+            raise ValueError(f"image_size must be >= 1 or null, got {self.image_size}")
+        if not 0.0 < self.train_portion < 1.0:
+            raise ValueError(f"train_portion must be in (0, 1), got {self.train_portion}")
+        if self.max_train_samples is not None and self.max_train_samples < 1:
+            raise ValueError(f"max_train_samples must be >= 1 or null, got {self.max_train_samples}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+
 
 @dataclass(frozen=True)
 class SpaceConfig:
@@ -93,6 +103,13 @@ class SpaceConfig:
     mobilenet: MobileNetConfig = field(default_factory=MobileNetConfig)
 
     def __post_init__(self) -> None:
+        if self.channels < 1 or self.layers < 3 or self.steps < 1 or self.stem_multiplier < 1:
+            raise ValueError(
+                f"need channels >= 1, layers >= 3, steps >= 1 and stem_multiplier >= 1, got {self.channels}, "
+                f"{self.layers}, {self.steps} and {self.stem_multiplier}"
+            )
+        if not 1 <= self.multiplier <= self.steps:
+            raise ValueError(f"multiplier must be in [1, steps={self.steps}], got {self.multiplier}")
         if not (math.isfinite(self.ste_clip) and self.ste_clip > 0):
             raise ValueError(f"ste_clip must be a finite number > 0, got {self.ste_clip}")
 
@@ -151,6 +168,25 @@ class SearchConfig:
     arch_betas: tuple[float, float] = ARCH_BETAS
     arch_weight_decay: float = ARCH_WEIGHT_DECAY
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1 or null, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        rates = {
+            "w_lr": self.w_lr,
+            "w_lr_min": self.w_lr_min,
+            "w_momentum": self.w_momentum,
+            "w_weight_decay": self.w_weight_decay,
+            "arch_lr": self.arch_lr,
+            "arch_weight_decay": self.arch_weight_decay,
+        }
+        for name, value in rates.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip must be a finite number > 0, got {self.grad_clip}")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ epochs per step at C=108, 10 cells.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -88,10 +89,10 @@ class OptimConfig:
     grad_clip: float | None = None
 
     def __post_init__(self) -> None:
-        if self.lr is not None and self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.min_lr < 0 or self.warmup_epochs < 0:
-            raise ValueError("min_lr and warmup_epochs must be >= 0")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not (math.isfinite(self.min_lr) and self.min_lr >= 0 and self.warmup_epochs >= 0):
+            raise ValueError("min_lr and warmup_epochs must be finite and >= 0")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive or null, got {self.grad_clip}")
 

@@ -13,6 +13,7 @@ need the same seed, the same thread count (:func:`set_num_threads`) and determin
 from __future__ import annotations
 
 import contextlib
+import datetime
 import importlib
 import logging
 import os
@@ -154,9 +155,35 @@ def init_distributed(device_spec: str = "auto") -> DistributedContext:
         raise BinasError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
-        logger.info("joined process group: rank %d/%d (%s) on %s", rank, world_size, backend, device)
+        timeout = collective_timeout()
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size, timeout=timeout)
+        logger.info(
+            "joined process group: rank %d/%d (%s) on %s, collective timeout %s",
+            rank,
+            world_size,
+            backend,
+            device,
+            timeout,
+        )
     return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+
+
+#: Seconds a collective waits for the other ranks before the process group fails (env BINAS_DIST_TIMEOUT):
+#: a rank that died makes the others exit with an error within this time instead of hanging (a dead
+#: Gloo peer usually fails the collective at once, through its closed connection).
+DIST_TIMEOUT_SECONDS = 600
+
+
+def collective_timeout() -> datetime.timedelta:
+    """The process group's timeout: `BINAS_DIST_TIMEOUT` seconds if set, else `DIST_TIMEOUT_SECONDS`."""
+    text = os.environ.get("BINAS_DIST_TIMEOUT", str(DIST_TIMEOUT_SECONDS))
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise BinasError(f"BINAS_DIST_TIMEOUT must be a number of seconds, got {text!r}") from None
+    if not seconds > 0:
+        raise BinasError(f"BINAS_DIST_TIMEOUT must be > 0 seconds, got {text!r}")
+    return datetime.timedelta(seconds=seconds)
 
 
 def _active() -> bool:

@@ -11,10 +11,17 @@ import dataclasses
 import json
 import math
 import os
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from binas.errors import StorageError
+
+TEMP_SUFFIX = ".tmp"
+TEMP_HEX_BYTES = 4
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{" + str(2 * TEMP_HEX_BYTES) + r"}\.tmp")
 
 
 @contextlib.contextmanager
@@ -27,20 +34,53 @@ def atomic_open(path: str | Path, mode: str = "wb", *, encoding: str | None = No
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files; mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
-    tmp_name = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    # os.open with 0o666 (not tempfile.mkstemp's 0o600) so the final file gets the usual umask mode.
-    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    tmp_name = path.parent / f".{path.name}.{secrets.token_hex(TEMP_HEX_BYTES)}{TEMP_SUFFIX}"
+    try:
+        # os.open with 0o666 (not tempfile.mkstemp's 0o600) so the final file gets the usual umask mode.
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, mode, encoding=encoding if mode == "w" else None) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        cause = _os_error(exc)
+        if cause is not None:  # a full disk or a lost permission: one line, the old file stays
+            kept = " (the previous version is kept)" if path.exists() else ""
+            raise StorageError(f"cannot write {path}: {cause.strerror or cause}{kept}") from None
         raise
     _fsync_dir(path.parent)
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind a failed write: itself, or the cause a library wrapped it in (torch.save raises
+    RuntimeError around a failing file write)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if isinstance(seen, OSError):
+            return seen
+        if seen is None:
+            return None
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def remove_stale_temp_files(directory: str | Path) -> list[Path]:
+    """Delete the temporary files `atomic_open` leaves when the process is killed mid-write (`.NAME.HEX.tmp`);
+    call it before a run writes into `directory` (under the run lock, so no live writer owns them)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [p for p in directory.iterdir() if _TEMP_NAME.fullmatch(p.name) and p.is_file()]
+    for p in stale:
+        with contextlib.suppress(OSError):
+            p.unlink()
+    return stale
 
 
 def _fsync_dir(directory: Path) -> None:

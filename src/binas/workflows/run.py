@@ -32,6 +32,7 @@ from binas.errors import BinasError
 from binas.genotype import Genotype
 from binas.run_files import CONFIG_FILE, GENOTYPE_FILE, SEARCH_DIR, SUMMARY_FILE, TRAIN_DIR
 from binas.storage.files import write_json
+from binas.storage.lock import run_lock
 from binas.strategies import resolve_method_options
 from binas.version import __version__
 from binas.workflows.search import search
@@ -80,6 +81,7 @@ def run(
         run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if main:
+            stack.enter_context(run_lock(run_dir))
             stack.enter_context(run_log(run_dir))
             dump_yaml(cfg, run_dir / CONFIG_FILE)
         logger.info("binas run: %s on %s, run directory %s", cfg.search.method, cfg.data.name, run_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from binas.data import dataset_info, load_training_set, split_train_val
 from binas.engine.runtime import Runtime, setup_runtime
 from binas.engine.searcher import SearchResult, run_search
 from binas.engine.strategy import SearchContext, SearchStrategy
-from binas.run_files import CONFIG_FILE
+from binas.run_files import CHECKPOINT_FILE, CONFIG_FILE
+from binas.storage.files import remove_stale_temp_files
+from binas.storage.lock import run_lock
 from binas.strategies import STRATEGIES, resolve_method_options
 
 logger = logging.getLogger(__name__)
@@ -52,9 +55,19 @@ def search(
     cfg = resolve_method_options(cfg)
     run_dir = Path(run_dir)
     runtime = runtime or setup_runtime(cfg.device, cfg.seed, num_threads=cfg.num_threads)
-    if runtime.is_main and not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        dump_yaml(cfg, run_dir / CONFIG_FILE)
+    if resume and not (run_dir / CHECKPOINT_FILE).exists():
+        logger.warning("%s has no checkpoint yet (stopped in its first epoch): starting it from the beginning", run_dir)
+        resume = False
+    with run_lock(run_dir) if runtime.is_main else contextlib.nullcontext():
+        if runtime.is_main:
+            remove_stale_temp_files(run_dir)
+            if not resume:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                dump_yaml(cfg, run_dir / CONFIG_FILE)
+        return _search(cfg, run_dir, resume, progress, runtime)
+
+
+def _search(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, runtime: Runtime) -> SearchResult:
     strategy = build_strategy(cfg, runtime)
     logger.info(
         "searching with %s on %s (%s, %d CPU thread(s)); run directory %s",

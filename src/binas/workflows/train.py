@@ -9,6 +9,7 @@ phase (`teacher.pt`, `step1.pt`, and `model.pt` for the final network) and `summ
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -47,7 +48,8 @@ from binas.quant.policy import BinarizationPolicy
 from binas.run_files import CHECKPOINT_FILE, CONFIG_FILE, GENOTYPE_FILE, METRICS_FILE, MODEL_FILE, SUMMARY_FILE
 from binas.seeds import derive_seed
 from binas.storage.checkpoint import load_checkpoint
-from binas.storage.files import write_json
+from binas.storage.files import remove_stale_temp_files, write_json
+from binas.storage.lock import run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -183,20 +185,29 @@ def train(
     geno = parse_genotype(genotype)
     run_dir = Path(run_dir)
     runtime = runtime or setup_runtime(cfg.device, cfg.seed, num_threads=cfg.num_threads)
-    payload = load_checkpoint(run_dir / CHECKPOINT_FILE, kind=TRAIN_KIND) if resume else None
-    _start_run_dir(cfg, geno, run_dir, runtime, resume)
-    run = _PhaseRunner(cfg, geno, run_dir, runtime, payload, progress)
-    with MetricLogger(run_dir / METRICS_FILE, enabled=runtime.is_main) as metrics_log:
-        offset = 0  # epochs of earlier phases: `global_epoch` orders metrics lines across phases
-        for index in range(len(run.phases)):
-            run.run(index, _OffsetLog(metrics_log, offset))
-            offset += run.phases[index].epochs
-    return _finish(cfg, geno, run_dir, run.phases, run.completed, runtime, time.perf_counter() - t_start)
+    restart = resume and not (run_dir / CHECKPOINT_FILE).exists()
+    if restart:
+        logger.warning("%s has no checkpoint yet (stopped in its first epoch): starting it from the beginning", run_dir)
+    payload = load_checkpoint(run_dir / CHECKPOINT_FILE, kind=TRAIN_KIND) if resume and not restart else None
+    with run_lock(run_dir) if runtime.is_main else contextlib.nullcontext():
+        if runtime.is_main:
+            remove_stale_temp_files(run_dir)
+        _start_run_dir(cfg, geno, run_dir, runtime, resume=payload is not None, reuse=restart)
+        run = _PhaseRunner(cfg, geno, run_dir, runtime, payload, progress)
+        with MetricLogger(run_dir / METRICS_FILE, enabled=runtime.is_main) as metrics_log:
+            offset = 0  # epochs of earlier phases: `global_epoch` orders metrics lines across phases
+            for index in range(len(run.phases)):
+                run.run(index, _OffsetLog(metrics_log, offset))
+                offset += run.phases[index].epochs
+        return _finish(cfg, geno, run_dir, run.phases, run.completed, runtime, time.perf_counter() - t_start)
 
 
-def _start_run_dir(cfg: RunConfig, geno: Genotype, run_dir: Path, runtime: Runtime, resume: bool) -> None:
-    """A new run writes its config and genotype; a directory that holds another run is refused."""
-    taken = broadcast_object((run_dir / CONFIG_FILE).exists() if runtime.is_main and not resume else False)
+def _start_run_dir(
+    cfg: RunConfig, geno: Genotype, run_dir: Path, runtime: Runtime, *, resume: bool, reuse: bool = False
+) -> None:
+    """A new run writes its config and genotype; a directory that holds another run is refused (`reuse`:
+    it is this run's own directory, restarted before its first checkpoint)."""
+    taken = broadcast_object((run_dir / CONFIG_FILE).exists() if runtime.is_main and not (resume or reuse) else False)
     if taken:  # never mix two runs' files (metrics.jsonl is appended to)
         raise BinasError(f"{run_dir} already holds a run; continue it with --resume or choose a new --out")
     if runtime.is_main and not resume:
