@@ -1,7 +1,7 @@
 # Shortcuts; every target uses the project's .venv (created by `make install`).
 PY := .venv/bin/python
 
-.PHONY: help install lint test test-fast run reproduce reproduce-quick readme-results search-cost inference mechanisms
+.PHONY: help install lint test test-fast faults run reproduce reproduce-quick readme-results search-cost inference mechanisms
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,9 @@ search-cost: install  ## seconds per epoch and peak memory of each method, and t
 
 inference: install  ## latency and size of a 1-bit network vs its real twin
 	$(PY) benchmarks/inference.py
+
+faults: install  ## kill real runs at chosen moments, resume them, compare (benchmarks/results/faults.json)
+	$(PY) benchmarks/faults.py
 
 mechanisms: install  ## how much each DCP-NAS mechanism acts at the defaults vs its earlier reading
 	$(PY) benchmarks/mechanisms.py

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from binas.engine.rundir import make_run_dir
-from binas.errors import BinasError
+from binas.errors import BinasError, StorageError
 from binas.storage.files import atomic_open, to_jsonable, write_json
 
 RUN_NAME = re.compile(r"^\d{8}-\d{6}-(?P<method>.+)-[0-9a-f]{6}$")
@@ -94,7 +94,7 @@ def test_write_json_failure_keeps_old_file(tmp_path: Path, monkeypatch: pytest.M
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="disk full"):
         write_json(path, {"v": 2})
     monkeypatch.undo()
     assert json.loads(path.read_text()) == {"v": 1}
