@@ -107,3 +107,24 @@ def test_other_runtime_errors_keep_their_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr("binas.workflows.search.run_search", bug)
     with pytest.raises(RuntimeError, match="a bug"):
         main([*SEARCH, "--out", str(tmp_path / "run")])
+
+
+@pytest.mark.slow
+def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "binas", "search", "--method", "darts", "--epochs", "30", "--quiet", *TINY]
+    proc = subprocess.Popen([*argv, "--out", str(run)], stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not (run / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "terminated" in err and f"--resume {run}" in err and "Traceback" not in err
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] >= 0  # the last completed epoch is kept

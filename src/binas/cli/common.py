@@ -41,6 +41,17 @@ def resolve_config(args: argparse.Namespace, shortcuts: dict[str, Any]) -> RunCo
     return from_dict(RunConfig, data)
 
 
+def search_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys of the flags `binas search` and `binas run` share (None: not given)."""
+    return {
+        "search.method": args.method,
+        "data.name": args.dataset,
+        "data.data_dir": args.data_dir,
+        "search.epochs": args.epochs,
+        "search.binary": args.binary,
+    }
+
+
 def yaml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

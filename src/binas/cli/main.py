@@ -6,9 +6,12 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 from binas.cli.console import configure_console, console_level
 from binas.engine.metrics_log import metric_sinks
@@ -19,6 +22,7 @@ from binas.version import __version__
 #: Exit status for usage and input errors (argparse uses 2 as well).
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process it terminated
 
 
 #: The modules of `binas.cli` that define a subcommand (`add_parser(subparsers)`), in `binas --help` order.
@@ -60,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = console_level(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
     # Under torchrun only rank 0 talks; the other ranks show warnings and errors (each line once, not N times).
     configure_console(level if os.environ.get("RANK", "0") == "0" else max(level, logging.WARNING))
+    previous = _on_sigterm_raise()
     try:
         # Every metrics.jsonl the command writes is mirrored to TensorBoard when it is installed (installed
         # here once; the library workflows never add a second sink).
@@ -68,9 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BinasError as exc:
         print(f"binas {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"binas {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (`Terminated`): the last checkpoint is kept
+        terminated = isinstance(exc, Terminated)
+        print(f"binas {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except (MemoryError, RuntimeError) as exc:
         if out_of_memory(exc):
             print(f"binas {args.command}: error: out of memory ({_first_line(exc)}); {MEMORY_HINT}", file=sys.stderr)
@@ -83,6 +89,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             raise
         return EXIT_USAGE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so the command stops as on Ctrl-C: it says so and how to resume."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _on_sigterm_raise() -> Any:
+    """Make SIGTERM raise `Terminated` for the command's duration (main thread only); the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 #: What to lower when a run does not fit in memory.

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from binas.cli.common import add_common_options, resolve_config
+from binas.cli.common import add_common_options, resolve_config, search_flags
 
 #: Columns of the table printed at the end (keys of `binas.workflows.compare.COLUMNS`).
 RESULT_COLUMNS = (
@@ -52,16 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.config:
         args.config = str(resolve_config_path(args.config))
-    cfg = resolve_config(
-        args,
-        {
-            "search.method": args.method,
-            "data.name": args.dataset,
-            "data.data_dir": args.data_dir,
-            "search.epochs": args.epochs,
-            "search.binary": args.binary,
-        },
-    )
+    cfg = resolve_config(args, search_flags(args))
     cfg = resolve_method_options(cfg)  # an unknown method or option fails here, before any work
     runtime = setup_runtime(args.device or cfg.device, cfg.seed, num_threads=cfg.num_threads)
     made = make_run_dir(method=cfg.search.method, out=args.out) if runtime.is_main else None

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import cast
 
-from binas.cli.common import add_common_options, resolve_config
+from binas.cli.common import add_common_options, resolve_config, search_flags
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,17 +42,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         cfg = load_run_config(run_dir)
     else:
-        cfg = resolve_config(
-            args,
-            {
-                "search.method": args.method,
-                "data.name": args.dataset,
-                "data.data_dir": args.data_dir,
-                "search.epochs": args.epochs,
-                "search.binary": args.binary,
-                "space.kind": args.space,
-            },
-        )
+        cfg = resolve_config(args, {**search_flags(args), "space.kind": args.space})
     cfg = resolve_method_options(cfg)  # an unknown method or option fails here, before any work
     runtime = setup_runtime(args.device or cfg.device, cfg.seed, num_threads=cfg.num_threads)
     if not args.resume:
@@ -63,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         with run_log(run_dir) if runtime.is_main else contextlib.nullcontext():
             result = search(cfg, run_dir, resume=bool(args.resume), progress=progress, runtime=runtime)
     except KeyboardInterrupt:
-        print(f"interrupted; continue with: binas search --resume {run_dir}", file=sys.stderr)
+        print(f"stopped; continue with: binas search --resume {run_dir}", file=sys.stderr)
         raise
     if runtime.is_main:
         print(f"method      {cfg.search.method}")

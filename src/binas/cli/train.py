@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         result = train(cfg, genotype, run_dir, resume=bool(args.resume), progress=progress, runtime=runtime)
     except KeyboardInterrupt:
         if runtime.is_main:
-            print(f"interrupted; continue with: binas train --resume {run_dir}", file=sys.stderr)
+            print(f"stopped; continue with: binas train --resume {run_dir}", file=sys.stderr)
         raise
     if runtime.is_main:
         _report(result, cfg)
