@@ -10,6 +10,17 @@ if TYPE_CHECKING:  # the config package imports torch; `binas --version` and `--
     from binas.config.schema import RunConfig
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer (argparse reports anything else as a one-line usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """`--config FILE.yaml --set key=value ... --seed N --device D --out DIR --quiet`."""
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML config file or preset name (`binas config ls`)")

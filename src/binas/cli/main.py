@@ -33,6 +33,7 @@ COMMANDS = (
     "evaluate",
     "profile",
     "export",
+    "deploy",
     "generate",
     "latency_table",
     "plot",

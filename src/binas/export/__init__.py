@@ -1,13 +1,32 @@
-"""Deploying a trained network: an inference copy with folded binary weights, ONNX, and a 1-bit packed file.
+"""Deploying a trained network: the deployment form, ONNX graphs (float or integer) and a 1-bit packed file.
 
-`to_inference(model)` replaces every `QuantConv2d` by a plain conv whose weight is the kernel the
-trained conv actually uses (beta * sign(W) for binary weights) behind a `BinarySign` for binary inputs.
-`export_onnx` writes that copy as an ONNX graph; `save_packed` / `load_packed` store each binary weight in
-one bit (numpy `packbits`) with its per-channel scale, next to the real parameters.
+`deploy(model)` gives the deployment form: BatchNorm folded, every 1-bit x 1-bit conv an integer conv
+(int8 +-1, int32 accumulation) on PyTorch's oneDNN engine, binary-weight convs on real inputs as float
+convs that keep their signs. `to_inference(model)` is the float inference copy (folded +-beta kernels
+behind a `BinarySign`). `export_onnx` writes either as ONNX (`form="int8"`: `ConvInteger` and int8 weights);
+`save_packed` / `load_packed` / `load_deployed` store each binary weight in one bit with its scale.
 """
 
+from binas.export.deploy import BinaryKernel, DeployedNetwork, deploy
 from binas.export.inference import BinarySign, to_inference
+from binas.export.integer_conv import ENGINES, IntegerConv2d, SignWeightConv2d, default_engine
 from binas.export.onnx import export_onnx
-from binas.export.packed import PackedSizes, load_packed, save_packed
+from binas.export.packed import PackedSizes, load_deployed, load_packed, packed_sizes, save_packed
 
-__all__ = ["BinarySign", "PackedSizes", "export_onnx", "load_packed", "save_packed", "to_inference"]
+__all__ = [
+    "ENGINES",
+    "BinaryKernel",
+    "BinarySign",
+    "DeployedNetwork",
+    "IntegerConv2d",
+    "PackedSizes",
+    "SignWeightConv2d",
+    "default_engine",
+    "deploy",
+    "export_onnx",
+    "load_deployed",
+    "load_packed",
+    "packed_sizes",
+    "save_packed",
+    "to_inference",
+]

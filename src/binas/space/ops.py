@@ -72,9 +72,10 @@ class FactorizedReduce(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.pre(x)
-        # Pad odd sides by one so the offset branch has the same output size as the first.
-        shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        return self.post(torch.cat([self.conv_a(x[:, :, ::2, ::2]), self.conv_b(shifted[:, :, ::2, ::2])], dim=1))
+        even, odd = x[:, :, ::2, ::2], x[:, :, 1::2, 1::2]
+        # An odd side gives the offset grid one row/column less: pad it with zeros (at the end) to match.
+        odd = nn.functional.pad(odd, (0, even.shape[-1] - odd.shape[-1], 0, even.shape[-2] - odd.shape[-2]))
+        return self.post(torch.cat([self.conv_a(even), self.conv_b(odd)], dim=1))
 
 
 def _relu_unless(spec: ConvSpec) -> list[nn.Module]:
