@@ -23,6 +23,7 @@ ONNX graph stores them in 1 or 8 bits.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -68,20 +69,56 @@ def _pair(value: Any) -> list[int]:
 
 
 Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]
+_BIT_SHIFTS = (7, 6, 5, 4, 3, 2, 1, 0)  # numpy packbits order: the first sign in the highest bit
+
+
+def pack_signs(signs: Tensor) -> Tensor:
+    """int8 +-1 signs as bits (1 = +1), numpy `packbits` order, one uint8 per 8 signs."""
+    return torch.from_numpy(np.packbits(signs.detach().cpu().numpy().reshape(-1) > 0))
+
+
+def unpack_signs(packed: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """The inverse of `pack_signs`: int8 +-1 signs of the given shape."""
+    shifts = torch.tensor(_BIT_SHIFTS, dtype=torch.uint8)
+    bits = (packed.unsqueeze(-1) >> shifts).bitwise_and(1).reshape(-1)[: math.prod(shape)]
+    return (bits.to(torch.int8) * 2 - 1).reshape(shape)
+
+
+def _unpack_signs_onnx(g: Any, packed: Any, shape: tuple[int, ...]) -> Any:
+    """ONNX nodes computing `unpack_signs`: the file stores 1 bit per weight, and a runtime that folds
+    constants (ONNX Runtime does, at session start) unpacks them once."""
+
+    def const(value: Tensor) -> Any:
+        return g.op("Constant", value_t=value)
+
+    expanded = g.op("Unsqueeze", packed, const(torch.tensor([-1])))
+    shifted = g.op("BitShift", expanded, const(torch.tensor(_BIT_SHIFTS, dtype=torch.uint8)), direction_s="RIGHT")
+    bits = g.op("Mod", g.op("Cast", shifted, to_i=6), const(torch.tensor(2, dtype=torch.int32)))  # 6: INT32
+    flat = g.op("Reshape", bits, const(torch.tensor([-1])))
+    n = math.prod(shape)
+    flat = g.op("Slice", flat, const(torch.tensor([0])), const(torch.tensor([n])))
+    is_plus = g.op("Cast", flat, to_i=9)  # 9: BOOL
+    signs = g.op("Where", is_plus, const(torch.tensor(1, dtype=torch.int8)), const(torch.tensor(-1, dtype=torch.int8)))
+    return g.op("Reshape", signs, const(torch.tensor(list(shape))))
 
 
 class _IntegerConvOnnx(torch.autograd.Function):
     """Eager: the reference computation. ONNX: sign -> int8, `ConvInteger` (int32), `Cast`, `Mul`, `Add`."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, signs: Tensor, scale: Tensor, shift: Tensor, geometry: Geometry) -> Tensor:
+    def forward(
+        ctx: Any, x: Tensor, packed: Tensor, scale: Tensor, shift: Tensor, geometry: Geometry, shape: tuple[int, ...]
+    ) -> Tensor:
         stride, padding, dilation, groups = geometry
-        acc = F.conv2d(hard_sign(x), signs.to(x.dtype), None, stride, padding, dilation, groups)
-        return torch.addcmul(shift, acc, scale)
+        signs = unpack_signs(packed, shape).to(x.dtype)
+        return torch.addcmul(shift, F.conv2d(hard_sign(x), signs, None, stride, padding, dilation, groups), scale)
 
     @staticmethod
-    def symbolic(g: Any, x: Any, signs: Any, scale: Any, shift: Any, geometry: Geometry) -> Any:
+    def symbolic(
+        g: Any, x: Any, packed: Any, scale: Any, shift: Any, geometry: Geometry, shape: tuple[int, ...]
+    ) -> Any:
         stride, padding, dilation, groups = geometry
+        signs = _unpack_signs_onnx(g, packed, shape)
         zero = g.op("Constant", value_t=torch.tensor(0.0))
         plus = g.op("Constant", value_t=torch.tensor(1, dtype=torch.int8))
         minus = g.op("Constant", value_t=torch.tensor(-1, dtype=torch.int8))
@@ -110,6 +147,7 @@ class IntegerConv2d(nn.Module):
     """
 
     signs: Tensor
+    packed_signs: Tensor
     scale: Tensor
     shift: Tensor
 
@@ -128,6 +166,8 @@ class IntegerConv2d(nn.Module):
         if engine not in ENGINES:
             raise ValueError(f"unknown integer conv engine {engine!r}; choose one of: {', '.join(ENGINES)}")
         self.register_buffer("signs", signs.to(torch.int8).contiguous())
+        self.register_buffer("packed_signs", pack_signs(self.signs), persistent=False)  # for the ONNX graph
+        self.kernel_shape = tuple(int(d) for d in signs.shape)
         self.register_buffer("scale", scale.detach().float().reshape(1, -1, 1, 1).contiguous())
         self.register_buffer("shift", shift.detach().float().reshape(1, -1, 1, 1).contiguous())
         self.stride, self.padding, self.dilation = _pair(stride), _pair(padding), _pair(dilation)
@@ -203,7 +243,7 @@ class IntegerConv2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if torch.onnx.is_in_onnx_export():
             scale, shift = self.scale.reshape(-1, 1, 1), self.shift.reshape(-1, 1, 1)
-            return _IntegerConvOnnx.apply(x, self.signs, scale, shift, self.geometry)
+            return _IntegerConvOnnx.apply(x, self.packed_signs, scale, shift, self.geometry, self.kernel_shape)
         if self._uses_onednn(x):
             return self._onednn(x, scaled=True)
         return self.reference(x)
@@ -221,15 +261,19 @@ class _SignWeightConvOnnx(torch.autograd.Function):
     """Eager: the float conv. ONNX: int8 signs -> `DequantizeLinear` (per output channel) -> `Conv`."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, signs: Tensor, scale: Tensor, shift: Tensor, geometry: Geometry) -> Tensor:
+    def forward(
+        ctx: Any, x: Tensor, packed: Tensor, scale: Tensor, shift: Tensor, geometry: Geometry, shape: tuple[int, ...]
+    ) -> Tensor:
         stride, padding, dilation, groups = geometry
-        weight = signs.to(x.dtype) * scale.to(x.dtype).reshape(-1, 1, 1, 1)
+        weight = unpack_signs(packed, shape).to(x.dtype) * scale.to(x.dtype).reshape(-1, 1, 1, 1)
         return F.conv2d(x, weight, shift.to(x.dtype), stride, padding, dilation, groups)
 
     @staticmethod
-    def symbolic(g: Any, x: Any, signs: Any, scale: Any, shift: Any, geometry: Geometry) -> Any:
+    def symbolic(
+        g: Any, x: Any, packed: Any, scale: Any, shift: Any, geometry: Geometry, shape: tuple[int, ...]
+    ) -> Any:
         stride, padding, dilation, groups = geometry
-        weight = g.op("DequantizeLinear", signs, scale, axis_i=0)
+        weight = g.op("DequantizeLinear", _unpack_signs_onnx(g, packed, shape), scale, axis_i=0)
         return g.op(
             "Conv",
             x,
@@ -246,6 +290,7 @@ class SignWeightConv2d(nn.Module):
     """A binary-weight conv on real activations: float conv with kernel sign(W) * scale, plus shift."""
 
     signs: Tensor
+    packed_signs: Tensor
     scale: Tensor
     shift: Tensor
     weight: Tensor
@@ -262,6 +307,8 @@ class SignWeightConv2d(nn.Module):
     ) -> None:
         super().__init__()
         self.register_buffer("signs", signs.to(torch.int8).contiguous())
+        self.register_buffer("packed_signs", pack_signs(self.signs), persistent=False)  # for the ONNX graph
+        self.kernel_shape = tuple(int(d) for d in signs.shape)
         self.register_buffer("scale", scale.detach().float().reshape(-1).contiguous())
         self.register_buffer("shift", shift.detach().float().reshape(-1).contiguous())
         weight = self.signs.float() * self.scale.reshape(-1, 1, 1, 1)
@@ -284,7 +331,9 @@ class SignWeightConv2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if torch.onnx.is_in_onnx_export():
-            return _SignWeightConvOnnx.apply(x, self.signs, self.scale, self.shift, self.geometry)
+            return _SignWeightConvOnnx.apply(
+                x, self.packed_signs, self.scale, self.shift, self.geometry, self.kernel_shape
+            )
         return self.float_forward(x)
 
     def extra_repr(self) -> str:

@@ -21,6 +21,7 @@ from torch import nn
 from binas.errors import BinasError
 from binas.export.deploy import DeployedNetwork, deploy
 from binas.export.inference import to_inference
+from binas.storage.files import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,61 @@ def export_onnx(
             )
     except ImportError as exc:
         raise BinasError(f"ONNX export needs the onnx extra (pip install 'binas[onnx]'): {exc}") from None
+    compact_graph(path)
     if check:
         check_onnx(path)
     logger.info("wrote ONNX graph %s (%d bytes)", path, path.stat().st_size)
     return path
+
+
+def compact_graph(path: str | Path) -> None:
+    """Make the exported file small, in place: shared constants, short names.
+
+    The exporter writes one `Constant` node per constant per call site (thousands in a DARTS network) and
+    names every value after its module path (`/net/cells.0/ops.1/.../Where_output_0`); in the int8 graph
+    they take more bytes than the weights. Constants with equal values become one initializer, internal
+    values and initializers get short ids and nodes lose their names. The graph's input and output keep
+    their names; nothing else refers to the internal ones. Needs `onnx` (absent: the file is left as is).
+    """
+    try:
+        import onnx
+    except ImportError:
+        return
+    model = onnx.load(str(path))
+    graph = model.graph
+    kept = {v.name for v in graph.input} | {v.name for v in graph.output}
+    short: dict[str, str] = {}
+
+    def rename(name: str) -> str:
+        if not name or name in kept:
+            return name
+        return short.setdefault(name, f"v{len(short)}")
+
+    by_value: dict[bytes, str] = {}
+    nodes = []
+    for node in graph.node:
+        value = node.attribute[0].t if node.op_type == "Constant" and len(node.attribute) == 1 else None
+        if value is None or node.attribute[0].name != "value" or node.output[0] in kept:
+            nodes.append(node)
+            continue
+        key = value.SerializeToString()
+        if key not in by_value:
+            by_value[key] = node.output[0]
+            value.name = node.output[0]
+            graph.initializer.append(value)
+        else:
+            short[node.output[0]] = rename(by_value[key])
+    del graph.node[:]
+    graph.node.extend(nodes)
+    for init in graph.initializer:
+        init.name = rename(init.name)
+    for node in graph.node:
+        node.name = ""
+        node.input[:] = [rename(n) for n in node.input]
+        node.output[:] = [rename(n) for n in node.output]
+    del graph.value_info[:]
+    with atomic_open(path, "wb") as handle:
+        handle.write(model.SerializeToString())
 
 
 def check_onnx(path: str | Path) -> None:

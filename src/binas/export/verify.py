@@ -19,7 +19,6 @@ from torch import Tensor, nn
 
 from binas.export.deploy import DeployedNetwork
 from binas.quant.functional import hard_sign
-from binas.quant.layers import QuantConv2d
 
 
 @dataclass(frozen=True)
@@ -31,15 +30,27 @@ class LayerCheck:
     mismatches: int
 
 
+def _conv_of(module: nn.Module) -> nn.Conv2d:
+    """The conv a trained binary conv is: a `QuantConv2d`, or in an inference copy (`to_inference`) the
+    plain conv behind its `BinarySign` (kernel +-beta, so its signs are sign(W))."""
+    if isinstance(module, nn.Conv2d):
+        return module
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) != 1:
+        raise ValueError(f"expected one conv in {type(module).__name__}, found {len(convs)}")
+    return convs[0]
+
+
 @torch.no_grad()
 def integer_sums_equal(trained: nn.Module, deployed: DeployedNetwork, x: Tensor) -> list[LayerCheck]:
     """Run `x` through `trained` (eval mode), feed every binary conv's input to its deployed `IntegerConv2d`,
-    and count the int32 sums that differ from the exact sums of sign(x) * sign(W) (computed in float64,
-    where the sums of +-1 products are exact)."""
-    convs = {n: m for n, m in trained.named_modules() if isinstance(m, QuantConv2d)}
+    and count the int32 sums that differ from the exact sums of sign(x) * sign(W) of the trained conv
+    (computed in float64, where sums of +-1 products are exact). `trained` is the trained network or its
+    inference copy (what `load_packed` gives)."""
+    modules = dict(trained.named_modules())
     inputs: dict[str, Tensor] = {}
     hooks = [
-        convs[name].register_forward_pre_hook(lambda _m, args, name=name: inputs.__setitem__(name, args[0].detach()))
+        modules[name].register_forward_pre_hook(lambda _m, args, name=name: inputs.__setitem__(name, args[0].detach()))
         for name in deployed.integer_convs()
     ]
     was_training = trained.training
@@ -51,17 +62,16 @@ def integer_sums_equal(trained: nn.Module, deployed: DeployedNetwork, x: Tensor)
             hook.remove()
     checks = []
     for name, conv in deployed.integer_convs().items():
-        trained_conv = convs[name]
-        signs = hard_sign(trained_conv.weight.detach()).double()
+        ref = _conv_of(modules[name])
         exact = F.conv2d(
             hard_sign(inputs[name]).double(),
-            signs,
+            hard_sign(ref.weight.detach()).double(),
             None,
-            trained_conv.stride,
-            trained_conv.padding,
-            trained_conv.dilation,
-            trained_conv.groups,
-        ).round()
+            ref.stride,
+            ref.padding,
+            ref.dilation,
+            ref.groups,
+        )
         got = conv.accumulate(inputs[name].float().contiguous(memory_format=torch.channels_last)).double()
         checks.append(LayerCheck(name, got.numel(), int((got != exact).sum())))
     return checks

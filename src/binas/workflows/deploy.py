@@ -19,7 +19,7 @@ import logging
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,15 @@ from torch import Tensor, nn
 from binas.data import load_dataset
 from binas.data.loaders import make_loader
 from binas.errors import BinasError, CheckpointError
-from binas.export import default_engine, export_onnx, load_deployed, load_packed, packed_sizes, save_packed
+from binas.export import (
+    DeployedNetwork,
+    default_engine,
+    export_onnx,
+    load_deployed,
+    load_packed,
+    packed_sizes,
+    save_packed,
+)
 from binas.export.integer_conv import Engine
 from binas.export.verify import compare_outputs, integer_sums_equal, onnx_runner
 from binas.metrics.complexity import profile_model
@@ -66,11 +74,12 @@ def _load_trained(path: Path) -> tuple[nn.Module, ModelSpec, bool]:
         return model, spec, True
 
 
-def _batches(spec: ModelSpec, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+def _test_batches(spec: ModelSpec, batch_size: int) -> list[tuple[Tensor, Tensor]]:
+    """The test split of the network's data set, in batches (read once; the checks pass over it twice)."""
     data = load_dataset(spec.dataset, "test", data_dir=spec.data_dir, image_size=spec.image_size)
     if data.info.num_classes != spec.num_classes or data.info.in_channels != spec.in_channels:
         raise BinasError(f"the {spec.dataset} test split does not fit the network: cannot check the deployment")
-    yield from make_loader(data, batch_size, shuffle=False, seed=0)
+    return list(make_loader(data, batch_size, shuffle=False, seed=0))
 
 
 def _median_ms(fn: Callable[[Tensor], Any], x: Tensor, repeats: int) -> float:
@@ -113,21 +122,23 @@ def _sizes(model: nn.Module, spec: ModelSpec, out: Path, packed: dict[str, Any])
     }
 
 
-def _checks(trained: nn.Module, deployed: nn.Module, spec: ModelSpec, onnx_path: Path, batch: int) -> dict[str, Any]:
-    first = next(_batches(spec, batch))[0]
-    layers = integer_sums_equal(trained, deployed, first)  # type: ignore[arg-type]
+def _checks(
+    trained: nn.Module, deployed: DeployedNetwork, spec: ModelSpec, onnx_path: Path, batch: int
+) -> dict[str, Any]:
+    batches = _test_batches(spec, batch)
+    layers = integer_sums_equal(trained, deployed, batches[0][0])
     report: dict[str, Any] = {
         "integer_convs": len(layers),
         "integer_sums": sum(c.sums for c in layers),
         "integer_sum_mismatches": sum(c.mismatches for c in layers),
-        "deployed_vs_trained": compare_outputs(trained, deployed, _batches(spec, batch)).to_dict(),
+        "deployed_vs_trained": compare_outputs(trained, deployed, batches).to_dict(),
     }
     try:
         runner = onnx_runner(str(onnx_path), threads=torch.get_num_threads())
     except ImportError:
         logger.warning("onnxruntime is not installed: the ONNX file was not run (pip install onnxruntime)")
     else:
-        report["onnx_vs_trained"] = compare_outputs(trained, runner, _batches(spec, batch)).to_dict()
+        report["onnx_vs_trained"] = compare_outputs(trained, runner, batches).to_dict()
     return report
 
 
