@@ -1,7 +1,7 @@
 # Shortcuts; every target uses the project's .venv (created by `make install`).
 PY := .venv/bin/python
 
-.PHONY: help install lint test test-fast faults run reproduce reproduce-quick readme-results search-cost inference mechanisms
+.PHONY: help install lint test test-fast faults run reproduce reproduce-quick readme-results search-cost deployment mechanisms
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,8 +33,8 @@ readme-results:  ## rewrite README.md's results block from benchmarks/results/re
 search-cost: install  ## seconds per epoch and peak memory of each method, and their scaling
 	$(PY) benchmarks/search_cost.py
 
-inference: install  ## latency and size of a 1-bit network vs its real twin
-	$(PY) benchmarks/inference.py
+deployment: install  ## deployed 1-bit network vs its real twin: latency, size, agreement; README block
+	$(PY) benchmarks/deployment.py && $(PY) benchmarks/deployment.py --readme
 
 faults: install  ## kill real runs at chosen moments, resume them, compare (benchmarks/results/faults.json)
 	$(PY) benchmarks/faults.py

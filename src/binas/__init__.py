@@ -9,8 +9,9 @@ The library entry points, the same functions the `binas` commands call::
     print(binas.profile(trained.model, (1, 1, 16, 16)))                   # params, FLOPs, BOPs, OPs, Mbit
 
 `binas.run` does search + retraining + report in one run directory; `binas.backbone` builds a feature
-extractor for detection / re-ID heads. They are imported on first use, so `import binas` (and the CLI's
-start) does not load torch.
+extractor for detection / re-ID heads; `binas.deploy(model)` gives the deployment form (integer 1-bit
+convs, BatchNorm folded) and `binas.deploy_model(run_dir)` writes the checked deployment files. They are
+imported on first use, so `import binas` (and the CLI's start) does not load torch.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ _EXPORTS = {
     "RunConfig": ("binas.config.schema", "RunConfig"),
     "Genotype": ("binas.genotype", "Genotype"),
     "load_model": ("binas.nets.model_file", "load_model"),
+    "deploy": ("binas.export.deploy", "deploy"),
+    "deploy_model": ("binas.workflows.deploy", "deploy_model"),
+    "load_deployed": ("binas.export.packed", "load_deployed"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

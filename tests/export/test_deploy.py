@@ -20,7 +20,8 @@ from binas.export import (
     packed_sizes,
     save_packed,
 )
-from binas.export.integer_conv import onednn_available, pack_signs, unpack_signs
+from binas.export.integer_conv import onednn_available
+from binas.export.signs import pack_signs, unpack_signs
 from binas.export.verify import compare_outputs, integer_sums_equal
 from binas.genotype import get_genotype
 from binas.metrics.complexity import profile_model
@@ -257,3 +258,12 @@ def test_deployed_agreement_on_a_data_set_counts_images():
     agreement = compare_outputs(net, deployed, batches)
     assert agreement.images == 8 and agreement.agreement_pct == 100.0
     assert np.isclose(agreement.top1_reference, agreement.top1_candidate)
+
+
+def test_deploy_is_part_of_the_public_api():
+    import binas
+    from binas.export import deploy as library_deploy
+    from binas.workflows.deploy import deploy_model
+
+    assert binas.deploy is library_deploy and binas.deploy_model is deploy_model
+    assert binas.load_deployed is load_deployed

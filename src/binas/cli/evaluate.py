@@ -78,10 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    print(
-        f"model       {path}  ({spec.family} family, C={spec.channels}, {spec.layers} cells, "
-        f"policy {spec.policy['name']})"
-    )
+    print(f"model       {path}  ({spec.describe()}, policy {spec.policy['name']})")
     print(f"data        {name} {args.split}, {result.samples} images, {spec.image_size}x{spec.image_size}")
     print(f"top-1       {result.top1:.2f} %")
     print(f"top-5       {result.top5:.2f} %")

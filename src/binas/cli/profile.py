@@ -67,7 +67,37 @@ def run(args: argparse.Namespace) -> int:
     model_path = _trained_model(Path(args.genotype))
     if model_path is not None:
         return _profile_trained(args, model_path)
+    from binas.nets.reference import is_reference
+
+    if is_reference(args.genotype):
+        return _profile_reference(args)
     return _profile_genotype(args)
+
+
+def _profile_reference(args: argparse.Namespace) -> int:
+    """A reference network (`birealnet18`, `reactnet-a`) at its published width unless --channels."""
+    from binas.errors import ConfigError
+    from binas.metrics.complexity import DATASET_INPUTS, profile_model
+    from binas.nets.reference import build_reference
+    from binas.quant.policy import BinarizationPolicy
+
+    if args.family or args.layers or args.weight_quantizer:
+        raise ConfigError(
+            f"{args.genotype} has a fixed depth and binarizer; drop --family / --layers / --weight-quantizer"
+        )
+    if args.real and args.policy:
+        raise ConfigError("--real profiles the real-valued network; drop --policy")
+    dataset = args.dataset or "cifar10"
+    stem, input_size, classes = DATASET_INPUTS[dataset]
+    policy = BinarizationPolicy.real() if args.real else BinarizationPolicy.preset(args.policy or "released")
+    net = build_reference(
+        args.genotype, num_classes=args.num_classes or classes, in_channels=input_size[1], channels=args.channels,
+        stem=stem, policy=policy,
+    )  # fmt: skip
+    prof = profile_model(net, input_size, bops_convention=args.bops_convention)
+    width = args.channels or net.published_channels
+    _print(args, prof, f"{args.genotype}: {dataset}, width {width}, {stem} stem, policy {policy.name}")
+    return 0
 
 
 def _profile_trained(args: argparse.Namespace, model_path: Path) -> int:
@@ -87,8 +117,7 @@ def _profile_trained(args: argparse.Namespace, model_path: Path) -> int:
     _print(
         args,
         prof,
-        f"{model_path}: {spec.dataset} {size}, family {spec.family}, policy {spec.policy['name']}, "
-        f"C={spec.channels}, {spec.layers} cells",
+        f"{model_path}: {spec.dataset} {size}, {spec.describe()}, policy {spec.policy['name']}",
     )
     return 0
 

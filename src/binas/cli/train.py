@@ -19,8 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "genotype",
         nargs="?",
         metavar="GENOTYPE_OR_RUN_DIR",
-        help="zoo name (darts-v2, dcp-nas-l, ...), genotype.json, or a search run directory (its data "
-        "and space settings become the defaults)",
+        help="zoo name (darts-v2, dcp-nas-l, ...), genotype.json, a search run directory (its data "
+        "and space settings become the defaults), or a reference 1-bit network: birealnet18, reactnet-a "
+        "(--channels: its base width)",
     )
     p.add_argument(
         "--genotype", dest="genotype_option", metavar="GENOTYPE_OR_RUN_DIR", help="the same as the positional argument"
@@ -118,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir = Path(args.resume)
         cfg = load_run_config(run_dir)
-        genotype: str = str(run_dir / GENOTYPE_FILE)
+        # a reference network's run has no genotype file: its config names the network (train.net.arch)
+        genotype: str | None = None if cfg.train.net.arch is not None else str(run_dir / GENOTYPE_FILE)
     elif args.genotype:
         cfg = resolve_network(resolve_train_config(args), args.genotype)
         genotype = args.genotype
@@ -142,9 +144,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(result: Any, cfg: Any) -> None:
     summary = result.summary
-    net = summary["network"]
+    from binas.nets.model_file import ModelSpec
+
+    shape = ModelSpec.from_dict({**summary["network"], "genotype": summary["genotype"] or {}}).describe()
     print(
-        f"network     {net['family']} family, C={net['channels']}, {net['layers']} cells, policy {summary['policy']}"
+        f"network     {shape}, policy {summary['policy']}"
         f", loss {summary['loss_kind']}" + (f" (teacher {summary['teacher']})" if summary["teacher"] else "")
     )
     for name, phase in result.phases.items():

@@ -47,6 +47,10 @@ class NetConfig:
         auxiliary: DARTS's auxiliary head (training only), weighted by `loss.aux_weight`.
         drop_path_prob: final drop-path probability, ramped linearly over the epochs (DARTS); applied to
             real-valued networks only (the 1-bit recipe uses 0, spec §5.7).
+        arch: None: the genotype's network; else a hand-designed reference network (`birealnet18`,
+            `reactnet-a`: `binas.nets.reference`), set when one is named instead of a genotype. Then
+            `channels` is its base width and `stem` its stem; its depth is fixed (`layers`, `family` and
+            `auxiliary` do not apply).
     """
 
     channels: int = DIGITS_CHANNELS
@@ -55,6 +59,7 @@ class NetConfig:
     stem: Literal["cifar", "imagenet"] | None = None
     auxiliary: bool = False
     drop_path_prob: float = 0.0
+    arch: str | None = None
 
     def __post_init__(self) -> None:
         if self.channels < 1 or self.layers < 3:

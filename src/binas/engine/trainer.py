@@ -34,7 +34,7 @@ from binas.engine.loop import EpochLoop, Meter, accuracy
 from binas.engine.metrics_log import RecordLog
 from binas.engine.runtime import Runtime, all_reduce_mean
 from binas.errors import ConfigError
-from binas.nets.network import Network
+from binas.nets.model_file import BuiltNetwork
 from binas.optim.builders import set_lr
 from binas.run_files import CHECKPOINT_FILE
 from binas.seeds import derive_seed
@@ -53,7 +53,7 @@ LossFn = Callable[[Outputs, Tensor, Tensor], tuple[Tensor, dict[str, float]]]
 class _ForwardAll(nn.Module):
     """`net.forward_all` as `forward`, so DDP sees (and synchronises) the full forward pass."""
 
-    def __init__(self, net: Network) -> None:
+    def __init__(self, net: BuiltNetwork) -> None:
         super().__init__()
         self.net = net
 
@@ -91,7 +91,7 @@ class TrainJob:
 
     Attributes:
         name: phase name (seeds, metrics and checkpoints are keyed by it).
-        model: the network (`binas.nets.Network`) on the runtime's device.
+        model: the network (`binas.nets.Network` or a reference network) on the runtime's device.
         make_optimizer: builds the phase's optimizer from the model.
         lr: learning rate at a fractional epoch (a pure function: resuming needs no scheduler state).
         batch_size: global batch, split evenly over ranks.
@@ -100,7 +100,7 @@ class TrainJob:
     """
 
     name: str
-    model: Network
+    model: BuiltNetwork
     train_data: Dataset
     test_data: Dataset | None
     epochs: int
@@ -244,7 +244,7 @@ def run_phase(
     return PhaseResult(job.name, job.epochs, clock.seconds, final[0], record, clock.cpu_seconds)
 
 
-def _forward_on_ranks(net: Network, runtime: Runtime) -> nn.Module:
+def _forward_on_ranks(net: BuiltNetwork, runtime: Runtime) -> nn.Module:
     """`net.forward_all` as a module; under torchrun with global-batch BatchNorm, wrapped in DDP."""
     forward: nn.Module = _ForwardAll(net)
     if not runtime.dist.is_distributed:

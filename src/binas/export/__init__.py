@@ -9,9 +9,10 @@ behind a `BinarySign`). `export_onnx` writes either as ONNX (`form="int8"`: `Con
 
 from binas.export.deploy import BinaryKernel, DeployedNetwork, deploy
 from binas.export.inference import BinarySign, to_inference
-from binas.export.integer_conv import ENGINES, IntegerConv2d, SignWeightConv2d, default_engine
+from binas.export.integer_conv import ENGINES, IntegerConv2d, default_engine
 from binas.export.onnx import export_onnx
 from binas.export.packed import PackedSizes, load_deployed, load_packed, packed_sizes, save_packed
+from binas.export.sign_weight_conv import SignWeightConv2d
 
 __all__ = [
     "ENGINES",

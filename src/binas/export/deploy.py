@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from binas.export.integer_conv import Engine, IntegerConv2d, SignWeightConv2d, default_engine
+from binas.export.integer_conv import Engine, IntegerConv2d, default_engine
+from binas.export.sign_weight_conv import SignWeightConv2d
 from binas.quant.layers import QuantConv2d
 from binas.space.ops import FactorizedReduce
 
@@ -143,6 +144,33 @@ def _replace(module: nn.Module, prefix: str, kernels: Mapping[str, BinaryKernel]
             _replace(child, path, kernels, engine)
 
 
+def _chain(seq: nn.Sequential) -> list[nn.Module]:
+    """The modules `seq` runs one after the other, through nested `nn.Sequential`s, without `nn.Identity`."""
+    out: list[nn.Module] = []
+    for module in seq:
+        if isinstance(module, nn.Sequential):
+            out.extend(_chain(module))
+        elif not isinstance(module, nn.Identity):
+            out.append(module)
+    return out
+
+
+def _fuse_signs(net: nn.Module) -> int:
+    """Make each `IntegerConv2d` whose output goes straight into another one output its sign (the consumer
+    needs nothing else); return how many. Only sequential chains are followed: a conv whose output also
+    feeds a sum or a shortcut keeps its value."""
+    fused = 0
+    for module in net.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        chain = _chain(module)
+        for producer, consumer in zip(chain, chain[1:]):
+            if isinstance(producer, IntegerConv2d) and isinstance(consumer, IntegerConv2d) and not producer.sign_output:
+                producer.output_sign()
+                fused += 1
+    return fused
+
+
 class DeployedNetwork(nn.Module):
     """A deployed network: `net` with integer binary convs; inputs are made channels_last (what the kernels
     are fastest on). `engine` says which integer engine the binary convs use."""
@@ -164,7 +192,11 @@ class DeployedNetwork(nn.Module):
 
 @torch.no_grad()
 def deploy(
-    model: nn.Module, *, engine: Engine | None = None, kernels: Mapping[str, BinaryKernel] | None = None
+    model: nn.Module,
+    *,
+    engine: Engine | None = None,
+    kernels: Mapping[str, BinaryKernel] | None = None,
+    fuse_signs: bool = True,
 ) -> DeployedNetwork:
     """The deployment form of a trained network (an eval-mode copy on the CPU; `model` is left as it is).
 
@@ -173,9 +205,13 @@ def deploy(
         engine: the integer engine of the 1-bit x 1-bit convs (default: `onednn` where PyTorch has it).
         kernels: binary kernels by conv name to use instead of the convs' latent weights (the packed file's
             signs and scales, so loading it never builds float kernels).
+        fuse_signs: a 1-bit conv feeding only another one outputs the sign its consumer needs (uint8, in
+            the kernel) instead of a float map (`IntegerConv2d.output_sign`).
     """
     engine = engine or default_engine()
     net = copy.deepcopy(model).cpu().eval()
     _replace(net, "", kernels or {}, engine)
+    if fuse_signs:
+        _fuse_signs(net)
     net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return DeployedNetwork(net, engine).eval().requires_grad_(False)

@@ -5,6 +5,12 @@ resolution stage: strides 8/16/32 with the ImageNet stem (4x4 -> C, then two red
 CIFAR stem. `out_channels` lists their channel counts, so a torchvision `FeaturePyramidNetwork`
 (`in_channels_list=backbone.out_channels`) or a pooled embedding head can sit on top. DCP-NAS reports
 transfer to re-ID and detection (spec §7), without recoverable details.
+
+A reference network's name (`birealnet18`, `reactnet-a`: `binas.nets.reference`) gives a
+`ReferenceBackbone` with the same contract: its last three resolution stages, at strides 8/16/32 with the
+published (`imagenet`) stem, 4/8/16 with the `small` stem (stride 2) and 2/4/8 with the `cifar` stem
+(Bi-Real Net-18; ReActNet-A's published stem is already stride 2, so `small` = `imagenet` and `cifar`
+gives 4/8/16). `strides` says which.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from torch import Tensor, nn
 
 from binas.errors import ConfigError
 from binas.genotype import GENOTYPES, Genotype, parse_genotype
+from binas.nets.reference import build_reference, is_reference
+from binas.nets.reference_base import ReferenceNetwork
 from binas.quant.policy import BinarizationPolicy
 
 if TYPE_CHECKING:
@@ -58,36 +66,68 @@ class Backbone(nn.Module):
         return features
 
 
+class ReferenceBackbone(nn.Module):
+    """Stem + stages of a reference network up to its last feature stage; the `Backbone` contract."""
+
+    def __init__(self, network: ReferenceNetwork) -> None:
+        super().__init__()
+        self.stem = network.stem
+        self.stages = nn.ModuleList(network.stages[: max(network.feature_stages) + 1])
+        self.feature_stages = tuple(network.feature_stages)
+        self.in_channels = network.in_channels
+        self.out_channels: list[int] = network.feature_channels
+        self.strides: list[int] = network.feature_strides
+
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
+        x = self.stem(x)
+        features: OrderedDict[str, Tensor] = OrderedDict()
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.feature_stages:
+                features[str(len(features))] = x
+        return features
+
+
 def backbone(
     genotype: str | Path | Genotype,
     *,
-    channels: int = DEFAULT_CHANNELS,
+    channels: int | None = None,
     layers: int = DEFAULT_LAYERS,
     stem: str = "imagenet",
     family: str | None = None,
     policy: BinarizationPolicy | str = "released",
     in_channels: int = 3,
-) -> Backbone:
-    """A freshly initialised backbone of `genotype` (a zoo name, genotype.json, a run directory, ...).
+) -> Backbone | ReferenceBackbone:
+    """A freshly initialised backbone of `genotype` (a zoo name, genotype.json, a run directory, ...) or of
+    a reference network (`birealnet18`, `reactnet-a`).
 
-    `family` defaults to the zoo entry's (else `darts`); `policy` is a `BinarizationPolicy` or a preset
-    name (`real`, `released`, `strict`). For trained weights use `Backbone` via `backbone_from_checkpoint`.
+    `channels` defaults to 48 for a genotype (with `layers` cells), to the published width for a reference
+    network (whose depth is fixed: `layers` and `family` do not apply). `family` defaults to the zoo
+    entry's (else `darts`); `policy` is a `BinarizationPolicy` or a preset name (`real`, `released`,
+    `strict`; a reference network is the published 1-bit network under both `released` and `strict`).
+    For trained weights use `backbone_from_checkpoint`.
     """
     from binas.nets.network import Network
 
+    if isinstance(policy, str):
+        policy = BinarizationPolicy.preset(policy)
+    if is_reference(genotype):
+        assert isinstance(genotype, str)
+        ref = build_reference(
+            genotype, num_classes=1, in_channels=in_channels, channels=channels, stem=stem, policy=policy
+        )
+        return ReferenceBackbone(ref)
     if stem not in STEM_STRIDES:
         raise ConfigError(f"unknown stem '{stem}'; choose one of: {', '.join(STEM_STRIDES)}")
     if layers < 3:
         raise ConfigError(f"a backbone needs at least 3 cells (one per stage), got {layers}")
     if family is None:
         family = GENOTYPES.get(genotype).family if isinstance(genotype, str) and genotype in GENOTYPES else "darts"
-    if isinstance(policy, str):
-        policy = BinarizationPolicy.preset(policy)
     net = Network(
         parse_genotype(genotype),
         num_classes=1,
         in_channels=in_channels,
-        channels=channels,
+        channels=channels or DEFAULT_CHANNELS,
         layers=layers,
         stem=stem,
         family=family,
@@ -96,9 +136,11 @@ def backbone(
     return Backbone(net, stem)
 
 
-def backbone_from_checkpoint(path: str | Path) -> Backbone:
+def backbone_from_checkpoint(path: str | Path) -> Backbone | ReferenceBackbone:
     """The backbone of a trained network (a binas model checkpoint or training run directory), weights loaded."""
     from binas.nets.model_file import load_model
 
     model, spec, _ = load_model(path)
+    if isinstance(model, ReferenceNetwork):
+        return ReferenceBackbone(model)
     return Backbone(cast("Network", model), spec.stem)  # `load_model` builds a `Network` (`ModelSpec.build`)

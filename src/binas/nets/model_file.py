@@ -3,30 +3,40 @@
 A model checkpoint (kind `model`) holds a `ModelSpec` (everything needed to rebuild the network:
 genotype, shape, binarization policy, data set and image size), the weights, and the metrics it was
 saved with. `binas eval`, `binas export`, KD teachers and `binas.backbone` read it.
+
+`arch` names a hand-designed reference network (`binas.nets.reference.REFERENCE_NETWORKS`: `birealnet18`,
+`reactnet-a`) built instead of a genotype's `Network`; then `channels` is its base width, `stem` its stem,
+`layers` its number of blocks (fixed by the architecture), and `genotype` is empty. Files written before
+the field existed have no `arch`: the genotype's network, as before.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from torch import nn
 
 from binas.errors import CheckpointError
 from binas.genotype import Genotype
 from binas.nets.network import Network
+from binas.nets.reference import build_reference
+from binas.nets.reference_base import ReferenceNetwork
 from binas.quant.policy import BinarizationPolicy
 from binas.quant.quantizers import STE_CLIP
 from binas.run_files import MODEL_FILE
 from binas.storage.checkpoint import load_checkpoint, save_checkpoint
 
 MODEL_KIND = "model"
+#: What `ModelSpec.build` returns: a genotype's network or a reference network (the same training interface).
+BuiltNetwork: TypeAlias = Network | ReferenceNetwork
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to rebuild a trained `binas.nets.Network` (plain data, stored in every model checkpoint)."""
+    """How to rebuild a trained network (plain data, stored in every model checkpoint); `arch` None: the
+    `binas.nets.Network` of `genotype`, else the named reference network."""
 
     genotype: dict[str, Any]
     num_classes: int
@@ -41,6 +51,7 @@ class ModelSpec:
     image_size: int
     stem_multiplier: int = 3
     data_dir: str | None = None
+    arch: str | None = None
 
     @staticmethod
     def policy_dict(policy: BinarizationPolicy) -> dict[str, Any]:
@@ -64,12 +75,29 @@ class ModelSpec:
             p.get("ste_clip", STE_CLIP),
         )
 
+    def describe(self) -> str:
+        """The network's shape in words, for reports: `darts family, C=16, 5 cells` or
+        `birealnet18, width 64, imagenet stem`."""
+        if self.arch is not None:
+            return f"{self.arch}, width {self.channels}, {self.stem} stem"
+        return f"{self.family} family, C={self.channels}, {self.layers} cells"
+
     @property
     def input_size(self) -> tuple[int, int, int, int]:
         return (1, self.in_channels, self.image_size, self.image_size)
 
-    def build(self, *, auxiliary: bool | None = None) -> Network:
-        """A freshly initialised network of this shape (no weights loaded)."""
+    def build(self, *, auxiliary: bool | None = None) -> BuiltNetwork:
+        """A freshly initialised network of this shape (no weights loaded); reference networks have no
+        auxiliary head."""
+        if self.arch is not None:
+            return build_reference(
+                self.arch,
+                num_classes=self.num_classes,
+                in_channels=self.in_channels,
+                channels=self.channels,
+                stem=self.stem,
+                policy=self.binarization(),
+            )
         return Network(
             Genotype.from_dict(self.genotype),
             num_classes=self.num_classes,

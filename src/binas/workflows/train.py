@@ -38,8 +38,8 @@ from binas.engine.runtime import (
 from binas.engine.trainer import TRAIN_KIND, LossFn, Outputs, PhaseResult, TrainJob, run_phase
 from binas.errors import BinasError, ConfigError
 from binas.genotype import GENOTYPES, Genotype, parse_genotype
-from binas.nets.model_file import MODEL_KIND, ModelSpec, load_model, save_model
-from binas.nets.network import Network
+from binas.nets.model_file import MODEL_KIND, BuiltNetwork, ModelSpec, load_model, save_model
+from binas.nets.reference import REFERENCE_NETWORKS, is_reference, reference_name
 from binas.objectives.cp_loss import cp_kernel_loss
 from binas.objectives.distill import soft_cross_entropy
 from binas.optim.builders import build_optimizer, cosine_with_warmup
@@ -75,11 +75,22 @@ class TrainResult:
 
 
 def resolve_network(cfg: RunConfig, genotype: str | Path | Genotype | None = None) -> RunConfig:
-    """Fill `train.net.family` (a zoo genotype's own family, else `space.family`), `train.net.stem`
-    (`imagenet` for ImageNet data, else `space.stem`) and a null `space.weight_quantizer` (a zoo genotype's
-    own binarizer, else `mean_abs`), so the saved config says what was built."""
+    """Fill `train.net.arch` (a reference network's name given instead of a genotype), `train.net.family`
+    (a zoo genotype's own family, else `space.family`), `train.net.stem` (`imagenet` for ImageNet data, else
+    `space.stem`) and a null `space.weight_quantizer` (a zoo genotype's own binarizer, else `mean_abs`), so
+    the saved config says what was built."""
     net = cfg.train.net
-    entry = GENOTYPES.get(genotype.strip()) if isinstance(genotype, str) and genotype.strip() in GENOTYPES else None
+    if is_reference(genotype):
+        assert isinstance(genotype, str)
+        net = dataclasses.replace(net, arch=reference_name(genotype))
+    elif net.arch is not None:
+        if genotype is not None:
+            raise ConfigError(f"train.net.arch names the reference network '{net.arch}'; give no genotype with it")
+        net = dataclasses.replace(net, arch=reference_name(net.arch))
+    if net.arch is not None and net.auxiliary:
+        raise ConfigError(f"reference network '{net.arch}' has no auxiliary head (train.net.auxiliary)")
+    named = isinstance(genotype, str) and genotype.strip() in GENOTYPES and net.arch is None
+    entry = GENOTYPES.get(cast(str, genotype).strip()) if named else None
     # A zoo entry holds plain strings; every published family and binarizer is one a config can name.
     family = net.family or (cast(OpFamilyName, entry.family) if entry is not None else cfg.space.family)
     stem = net.stem or ("imagenet" if cfg.data.name == "imagenet" else cfg.space.stem)
@@ -167,7 +178,7 @@ def _phase_file(run_dir: Path, phase: Phase, last: bool) -> Path:
 
 def train(
     cfg: RunConfig,
-    genotype: str | Path | Genotype,
+    genotype: str | Path | Genotype | None,
     run_dir: str | Path,
     *,
     resume: bool = False,
@@ -177,12 +188,14 @@ def train(
     """Train the network of `genotype` as `cfg.train` says; write the run directory; return the results.
 
     `genotype` is anything `parse_genotype` reads (a zoo name, genotype.json, a search or train run
-    directory). `resume=True` continues from `run_dir/checkpoint.pt`, ending with the weights an
-    uninterrupted run ends with. Under torchrun every rank calls this; only rank 0 writes files.
+    directory), or the name of a reference network (`birealnet18`, `reactnet-a`; None when
+    `cfg.train.net.arch` names it, as in a resumed run's config). `resume=True` continues from
+    `run_dir/checkpoint.pt`, ending with the weights an uninterrupted run ends with. Under torchrun every
+    rank calls this; only rank 0 writes files.
     """
     t_start = time.perf_counter()
-    cfg = resolve_network(cfg, genotype if isinstance(genotype, str) else None)
-    geno = parse_genotype(genotype)
+    cfg = resolve_network(cfg, genotype if isinstance(genotype, str) or genotype is None else None)
+    geno = None if cfg.train.net.arch is not None else parse_genotype(cast("str | Path | Genotype", genotype))
     run_dir = Path(run_dir)
     runtime = runtime or setup_runtime(cfg.device, cfg.seed, num_threads=cfg.num_threads)
     restart = resume and not (run_dir / CHECKPOINT_FILE).exists()
@@ -203,17 +216,18 @@ def train(
 
 
 def _start_run_dir(
-    cfg: RunConfig, geno: Genotype, run_dir: Path, runtime: Runtime, *, resume: bool, reuse: bool = False
+    cfg: RunConfig, geno: Genotype | None, run_dir: Path, runtime: Runtime, *, resume: bool, reuse: bool = False
 ) -> None:
-    """A new run writes its config and genotype; a directory that holds another run is refused (`reuse`:
-    it is this run's own directory, restarted before its first checkpoint)."""
+    """A new run writes its config and genotype (a reference network has none); a directory that holds
+    another run is refused (`reuse`: it is this run's own directory, restarted before its first checkpoint)."""
     taken = broadcast_object((run_dir / CONFIG_FILE).exists() if runtime.is_main and not (resume or reuse) else False)
     if taken:  # never mix two runs' files (metrics.jsonl is appended to)
         raise BinasError(f"{run_dir} already holds a run; continue it with --resume or choose a new --out")
     if runtime.is_main and not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(cfg, run_dir / CONFIG_FILE)
-        geno.save(run_dir / GENOTYPE_FILE)
+        if geno is not None:
+            geno.save(run_dir / GENOTYPE_FILE)
 
 
 class _PhaseRunner:
@@ -223,7 +237,7 @@ class _PhaseRunner:
     def __init__(
         self,
         cfg: RunConfig,
-        geno: Genotype,
+        geno: Genotype | None,
         run_dir: Path,
         runtime: Runtime,
         payload: dict[str, Any] | None,
@@ -256,12 +270,13 @@ class _PhaseRunner:
     def spec(self, phase: Phase) -> ModelSpec:
         """The model file's spec of `phase`'s network."""
         net, info = self.cfg.train.net, self.test_data.info
+        layers = REFERENCE_NETWORKS.get(net.arch).blocks if net.arch is not None else net.layers
         return ModelSpec(
-            self.geno.to_dict(),
+            self.geno.to_dict() if self.geno is not None else {},
             info.num_classes,
             info.in_channels,
             net.channels,
-            net.layers,
+            layers,
             str(net.stem),
             str(net.family),
             ModelSpec.policy_dict(phase.policy),
@@ -270,6 +285,7 @@ class _PhaseRunner:
             info.image_size,
             self.cfg.space.stem_multiplier,
             self.cfg.data.data_dir,
+            net.arch,
         )
 
     def run(self, index: int, metrics_log: _OffsetLog) -> None:
@@ -314,7 +330,7 @@ class _PhaseRunner:
             self.teacher = net.eval().requires_grad_(False)
         logger.info("%s done: %s", phase.name, result.to_dict())
 
-    def _job(self, phase: Phase, net: Network, spec: ModelSpec, path: Path) -> TrainJob:
+    def _job(self, phase: Phase, net: BuiltNetwork, spec: ModelSpec, path: Path) -> TrainJob:
         tcfg, opt = self.cfg.train, self.cfg.train.optim
 
         def on_complete(model: nn.Module, result: PhaseResult) -> None:
@@ -360,7 +376,7 @@ class _OffsetLog:
 
 def _finish(
     cfg: RunConfig,
-    geno: Genotype,
+    geno: Genotype | None,
     run_dir: Path,
     phases: list[Phase],
     completed: dict[str, Any],
@@ -390,8 +406,8 @@ def _finish(
             "dataset": cfg.data.name,
             "policy": spec.policy["name"],
             "network": {k: v for k, v in spec.to_dict().items() if k != "genotype"},
-            "genotype": geno.to_dict(),
-            "archid": geno.archid,
+            "genotype": geno.to_dict() if geno is not None else None,
+            "archid": geno.archid if geno is not None else spec.arch,
             "loss_kind": cfg.train.loss.kind,
             "teacher": cfg.train.teacher.source if cfg.train.loss.uses_teacher else None,
             "model": MODEL_FILE,
