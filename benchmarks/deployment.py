@@ -108,8 +108,12 @@ def train_network(args: argparse.Namespace, policy: str, run_dir: Path) -> tuple
     from binas.config.schema import DataConfig, RunConfig, SpaceConfig
     from binas.config.train import NetConfig, TrainConfig
     from binas.nets.model_file import load_model
+    from binas.run_files import MODEL_FILE
     from binas.workflows.train import train
 
+    if (run_dir / MODEL_FILE).is_file():  # a finished run of an earlier call with the same --work-dir
+        model, spec, metrics = load_model(run_dir / MODEL_FILE)
+        return model.eval(), spec, float(metrics.get("train_seconds", 0.0))
     binary = policy != "real"
     cfg = RunConfig(
         seed=args.seed,

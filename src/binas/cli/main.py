@@ -29,6 +29,8 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process it te
 COMMANDS = (
     "search",
     "train",
+    "reid",
+    "detect",
     "run",
     "evaluate",
     "profile",

@@ -74,7 +74,7 @@ def export_onnx(
                 output_names=[OUTPUT_NAME],
                 opset_version=opset,
                 dynamo=False,
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch"}},
             )
     except ImportError as exc:
         raise BinasError(f"ONNX export needs the onnx extra (pip install 'binas[onnx]'): {exc}") from None
