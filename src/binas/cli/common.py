@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # the config package imports torch; `binas --version` and `--help` should not
     from binas.config.schema import RunConfig
+
+T = TypeVar("T")
 
 
 def positive_int(text: str) -> int:
@@ -41,15 +43,23 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 def resolve_config(args: argparse.Namespace, shortcuts: dict[str, Any]) -> RunConfig:
     """YAML file, then `--set` overrides, then the command's own flags (`shortcuts`: dotted key -> value)."""
+    from binas.config.schema import RunConfig
+
+    return resolve_typed_config(RunConfig, args, shortcuts)
+
+
+def resolve_typed_config(cls: type[T], args: argparse.Namespace, shortcuts: dict[str, Any]) -> T:
+    """`resolve_config` for any top-level config dataclass (`RunConfig`, `DetectConfig`, `ReidConfig`):
+    `--config` (a YAML file or a preset), then `--set`, then `--seed`, `--device` and `shortcuts` (None: not
+    given)."""
     from binas.config.io import apply_overrides, from_dict, load_yaml
     from binas.config.preset_files import resolve_config_path
-    from binas.config.schema import RunConfig
 
     data = load_yaml(resolve_config_path(args.config)) if args.config else {}
     data = apply_overrides(data, args.overrides)
     flags = {"seed": args.seed, "device": args.device, **shortcuts}
     data = apply_overrides(data, [f"{k}={yaml_value(v)}" for k, v in flags.items() if v is not None])
-    return from_dict(RunConfig, data)
+    return from_dict(cls, data)
 
 
 def search_flags(args: argparse.Namespace) -> dict[str, Any]:

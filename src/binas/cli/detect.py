@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from binas.cli.common import add_common_options, yaml_value
+from binas.cli.common import add_common_options, resolve_typed_config
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,14 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def resolve_detect_config(args: argparse.Namespace) -> Any:
     """--config (a YAML file or a preset: `digits_detect`, `voc_detect`, `coco_detect`), then --set, then flags."""
     from binas.config.detect import DetectConfig
-    from binas.config.io import apply_overrides, from_dict, load_yaml
-    from binas.config.preset_files import resolve_config_path
 
-    data = load_yaml(resolve_config_path(args.config)) if args.config else {}
-    data = apply_overrides(data, args.overrides)
     flags = {
-        "seed": args.seed,
-        "device": args.device,
         "model.backbone": args.backbone,
         "data.name": args.dataset,
         "data.data_dir": args.data_dir,
@@ -53,8 +47,7 @@ def resolve_detect_config(args: argparse.Namespace) -> Any:
         "train.batch_size": args.batch_size,
         "train.binary": args.binary,
     }
-    data = apply_overrides(data, [f"{k}={yaml_value(v)}" for k, v in flags.items() if v is not None])
-    return from_dict(DetectConfig, data)
+    return resolve_typed_config(DetectConfig, args, flags)
 
 
 def run(args: argparse.Namespace) -> int:

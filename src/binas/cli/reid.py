@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from binas.cli.common import add_common_options, positive_int, yaml_value
+from binas.cli.common import add_common_options, positive_int, resolve_typed_config
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,15 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def resolve_reid_config(args: argparse.Namespace) -> Any:
     """--config (a preset name or a YAML file), then --set, then this command's flags."""
-    from binas.config.io import apply_overrides, from_dict, load_yaml
-    from binas.config.preset_files import resolve_config_path
     from binas.config.reid import ReidConfig
 
-    data = load_yaml(resolve_config_path(args.config)) if args.config else {}
-    data = apply_overrides(data, args.overrides)
     flags = {
-        "seed": args.seed,
-        "device": args.device,
         "model.backbone": args.backbone,
         "model.binary": args.binary,
         "data.name": args.dataset,
@@ -55,8 +49,7 @@ def resolve_reid_config(args: argparse.Namespace) -> Any:
         "train.epochs": args.epochs,
         "teacher.source": args.teacher,
     }
-    data = apply_overrides(data, [f"{k}={yaml_value(v)}" for k, v in flags.items() if v is not None])
-    return from_dict(ReidConfig, data)
+    return resolve_typed_config(ReidConfig, args, flags)
 
 
 def run(args: argparse.Namespace) -> int:

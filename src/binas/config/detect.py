@@ -7,9 +7,12 @@ settings (DCP-NAS reports transfer to detection without its recipe: the schedule
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from binas.config.io import load_config
 from binas.config.schema import DEFAULT_THREADS
 from binas.config.train import OpFamilyName, OptimConfig
 
@@ -121,3 +124,8 @@ class DetectConfig:
     model: DetectorConfig = field(default_factory=DetectorConfig)
     train: DetectTrainConfig = field(default_factory=DetectTrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+def load_detect_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> DetectConfig:
+    """A `DetectConfig` from a YAML file (None: the defaults) with `a.b=c` overrides, strictly."""
+    return load_config(DetectConfig, path, overrides)

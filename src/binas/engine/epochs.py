@@ -58,6 +58,30 @@ class EpochPlan:
     loop_runtime: Runtime | None = None
 
 
+def phase_state(phase: str, epoch: int, clock: Clock, record: dict[str, Any], **parts: Any) -> dict[str, Any]:
+    """A training phase's checkpoint after `epoch`: position, elapsed seconds, the epoch's record and the
+    state dict of each part (`model=...`, `optimizer=...`); `resume_phase` reads it back."""
+    return {
+        "phase": phase,
+        "epoch": epoch,
+        "elapsed": clock.seconds,
+        "elapsed_cpu": clock.cpu_seconds,
+        "record": record,
+        **{name: part.state_dict() for name, part in parts.items()},
+    }
+
+
+def resume_phase(state: dict[str, Any] | None, **parts: Any) -> tuple[int, Clock]:
+    """Load each part's state dict from a `phase_state` checkpoint; (first epoch to run, restored clock).
+    No checkpoint: (0, a new clock). A part whose state the checkpoint lacks or holds empty is left as is."""
+    if state is None:
+        return 0, Clock()
+    for name, part in parts.items():
+        if state.get(name):
+            part.load_state_dict(state[name])
+    return int(state["epoch"]) + 1, Clock(float(state["elapsed"]), float(state.get("elapsed_cpu", 0.0)))
+
+
 def drive_epochs(
     epochs: range,
     run_epoch: Callable[[int, EpochLoop], dict[str, Any]],

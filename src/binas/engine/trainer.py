@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
 from binas.engine.distributed import convert_batchnorm
-from binas.engine.epochs import Clock, EpochPlan, drive_epochs
+from binas.engine.epochs import Clock, EpochPlan, drive_epochs, phase_state, resume_phase
 from binas.engine.evaluator import EvalResult, evaluate
 from binas.engine.loop import EpochLoop, Meter, accuracy
 from binas.engine.metrics_log import RecordLog
@@ -208,16 +208,7 @@ def run_phase(
             job.on_complete(net, PhaseResult(job.name, job.epochs, clock.seconds, final[0], record, clock.cpu_seconds))
 
     def save(epoch: int, record: dict[str, Any]) -> None:
-        state = {
-            "phase": job.name,
-            "epoch": epoch,
-            "elapsed": clock.seconds,
-            "elapsed_cpu": clock.cpu_seconds,
-            "model": net.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(),
-            "record": record,
-        }
+        state = phase_state(job.name, epoch, clock, record, model=net, optimizer=optimizer, scaler=scaler)
         save_checkpoint(
             Path(run_dir) / CHECKPOINT_FILE, {**state, **(extra_state() if extra_state else {})}, kind=TRAIN_KIND
         )
@@ -262,13 +253,7 @@ def _restore(
     resume: dict[str, Any] | None, net: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
 ) -> tuple[int, Clock]:
     """(first epoch to run, elapsed time) of a phase, after loading a checkpoint payload into it if given."""
-    if resume is None:
-        return 0, Clock()
-    net.load_state_dict(resume["model"])
-    optimizer.load_state_dict(resume["optimizer"])
-    if resume.get("scaler"):
-        scaler.load_state_dict(resume["scaler"])
-    return int(resume["epoch"]) + 1, Clock(float(resume["elapsed"]), float(resume.get("elapsed_cpu", 0.0)))
+    return resume_phase(resume, model=net, optimizer=optimizer, scaler=scaler)
 
 
 def _scaled_step(

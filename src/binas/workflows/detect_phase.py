@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sequ
 from binas.config.detect import DetectConfig
 from binas.data.detection import DetectionDataset, collate_detection, hflip_batch
 from binas.engine.distributed import convert_batchnorm
-from binas.engine.epochs import Clock, EpochPlan, drive_epochs
+from binas.engine.epochs import Clock, EpochPlan, drive_epochs, phase_state, resume_phase
 from binas.engine.loop import EpochLoop, Meter
 from binas.engine.metrics_log import RecordLog
 from binas.engine.runtime import Runtime, all_reduce_mean, preferred_memory_format
@@ -137,11 +137,7 @@ def run_detect_phase(
     optimizer = build_optimizer(
         model, opt.name, lr=opt.peak_lr, weight_decay=phase.weight_decay, betas=opt.betas, momentum=opt.momentum
     )
-    start, clock = 0, Clock()
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        start, clock = int(resume["epoch"]) + 1, Clock(float(resume["elapsed"]), float(resume["elapsed_cpu"]))
+    start, clock = resume_phase(resume, model=model, optimizer=optimizer)
     params = [p for p in model.parameters() if p.requires_grad]
     steps = len(detection_loader(train_data, tcfg.batch_size, runtime, shuffle=False, seed=0, epoch=0))
     flip = cfg.data.augment and train_data.info.hflip
@@ -182,15 +178,7 @@ def run_detect_phase(
             on_complete(record, clock)
 
     def save(epoch: int, record: dict[str, Any]) -> None:
-        state = {
-            "phase": phase.name,
-            "epoch": epoch,
-            "elapsed": clock.seconds,
-            "elapsed_cpu": clock.cpu_seconds,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "record": record,
-        }
+        state = phase_state(phase.name, epoch, clock, record, model=model, optimizer=optimizer)
         save_checkpoint(
             run_dir / CHECKPOINT_FILE, {**state, **(extra_state() if extra_state else {})}, kind=DETECT_KIND
         )

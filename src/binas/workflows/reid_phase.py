@@ -20,7 +20,7 @@ from tqdm import tqdm
 from binas.config.reid import ReidConfig
 from binas.data import random_crop_flip
 from binas.data.reid import IdentityBatchSampler, ReidData, ReidSplit
-from binas.engine.epochs import Clock, EpochPlan, drive_epochs
+from binas.engine.epochs import EpochPlan, drive_epochs, phase_state, resume_phase
 from binas.engine.loop import EpochLoop, Meter, accuracy
 from binas.engine.metrics_log import RecordLog
 from binas.engine.runtime import Runtime, preferred_memory_format
@@ -108,12 +108,7 @@ def run_reid_phase(
     optimizer = build_optimizer(
         model, opt.name, lr=opt.peak_lr, weight_decay=phase.weight_decay, betas=opt.betas, momentum=opt.momentum
     )
-    start, clock = 0, Clock()
-    if job.resume is not None:
-        model.load_state_dict(job.resume["model"])
-        optimizer.load_state_dict(job.resume["optimizer"])
-        start = int(job.resume["epoch"]) + 1
-        clock = Clock(float(job.resume["elapsed"]), float(job.resume.get("elapsed_cpu", 0.0)))
+    start, clock = resume_phase(job.resume, model=model, optimizer=optimizer)
     sampler = IdentityBatchSampler(
         data.train.labels, tc.ids_per_batch, tc.images_per_id, derive_seed(runtime.seed, "reid", phase.name)
     )
@@ -166,15 +161,7 @@ def run_reid_phase(
             job.on_complete(model, dict(job.final))
 
     def save(epoch: int, record: dict[str, Any]) -> None:
-        state = {
-            "phase": phase.name,
-            "epoch": epoch,
-            "elapsed": clock.seconds,
-            "elapsed_cpu": clock.cpu_seconds,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "record": record,
-        }
+        state = phase_state(phase.name, epoch, clock, record, model=model, optimizer=optimizer)
         job.save(epoch, record, state)
 
     plan = EpochPlan(phase.name, ("reid-epoch", phase.name), tc.batch_size, progress=progress)
