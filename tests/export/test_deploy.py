@@ -268,3 +268,13 @@ def test_deploy_is_part_of_the_public_api():
 
     assert binas.deploy is library_deploy and binas.deploy_model is deploy_model
     assert binas.load_deployed is load_deployed
+
+
+def test_export_cli_writes_the_int8_onnx_graph(tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    run, _ = _tiny_run(tmp_path)
+    code = main(["export", str(run), "--format", "onnx-int8", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["file"].endswith("model.int8.onnx")
+    ops = {n.op_type for n in onnx.load(report["file"]).graph.node}
+    assert "ConvInteger" in ops

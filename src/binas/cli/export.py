@@ -1,4 +1,5 @@
-"""`binas export`: write a trained network as ONNX (binary weights folded to +-beta, sign ops) or packed 1-bit."""
+"""`binas export`: write a trained network as ONNX (float: binary weights folded to +-beta, sign ops; int8: the
+deployment form's `ConvInteger` graph) or packed 1-bit. `binas deploy` writes and checks both deployment files."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import argparse
 import json
 from pathlib import Path
 
-SUFFIXES = {"onnx": ".onnx", "packed": ".packed.pt"}
+SUFFIXES = {"onnx": ".onnx", "onnx-int8": ".int8.onnx", "packed": ".packed.pt"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a trained network (ONNX, or packed 1-bit weights)", description=__doc__)
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a training run directory or its model.pt")
-    p.add_argument("--format", choices=sorted(SUFFIXES), default="onnx", help="onnx (default) or packed")
+    p.add_argument(
+        "--format",
+        choices=sorted(SUFFIXES),
+        default="onnx",
+        help="onnx (default, float), onnx-int8 (integer 1-bit convs) or packed",
+    )
     p.add_argument(
         "--out", metavar="FILE", help="output file (default: next to the checkpoint, model.onnx / model.packed.pt)"
     )
@@ -31,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else path.with_name(path.name.split(".")[0] + SUFFIXES[args.format])
     estimate = profile_model(model, spec.input_size).memory_mbit
     report: dict = {"checkpoint": str(path), "format": args.format, "file": str(out)}
-    if args.format == "onnx":
-        export_onnx(model, out, spec.input_size)
+    if args.format.startswith("onnx"):
+        export_onnx(model, out, spec.input_size, form="int8" if args.format == "onnx-int8" else "float")
         report.update(file_bytes=out.stat().st_size, file_mbit=out.stat().st_size * 8 / 1e6)
     else:
         report.update(save_packed(model, spec, out).to_dict())
