@@ -78,7 +78,17 @@ def load_dataset(
     loader = DATASETS.get(name)
     check_split(name, split)
     dataset = loader(split, data_dir=data_dir, image_size=image_size)
-    logger.info("loaded %s/%s: %d images, %s", name, split, len(dataset), dataset.info)
+    info = dataset.info
+    logger.info(
+        "loaded %s/%s: %d images, %d classes, %dx%dx%d",
+        name,
+        split,
+        len(dataset),
+        info.num_classes,
+        info.in_channels,
+        info.image_size,
+        info.image_size,
+    )
     return dataset
 
 

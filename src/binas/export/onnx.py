@@ -81,7 +81,7 @@ def export_onnx(
     compact_graph(path)
     if check:
         check_onnx(path)
-    logger.info("wrote ONNX graph %s (%d bytes)", path, path.stat().st_size)
+    logger.debug("wrote ONNX graph %s (%d bytes)", path, path.stat().st_size)
     return path
 
 
