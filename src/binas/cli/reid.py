@@ -8,9 +8,10 @@ scikit-learn's digits (NOT person re-ID; see `binas.data.digits_reid`), in a few
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from binas.cli.common import add_common_options, positive_int, resolve_typed_config
 
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from binas.config.reid import ReidConfig
     from binas.engine.run_log import run_log
     from binas.engine.rundir import make_run_dir
+    from binas.engine.runtime import broadcast_object, setup_runtime
     from binas.errors import BinasError, ConfigError
     from binas.run_files import CONFIG_FILE
     from binas.workflows.reid import train_reid
@@ -71,15 +73,20 @@ def run(args: argparse.Namespace) -> int:
         cfg = from_dict(ReidConfig, load_yaml(run_dir / CONFIG_FILE))
     else:
         cfg = resolve_reid_config(args)
-        run_dir = make_run_dir(method="reid", out=args.out)
+    runtime = setup_runtime(cfg.device, cfg.seed, num_threads=cfg.num_threads)
+    if not args.resume:
+        made = make_run_dir(method="reid", out=args.out) if runtime.is_main else None
+        run_dir = cast(Path, broadcast_object(made))
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        with run_log(run_dir):
-            result = train_reid(cfg, run_dir, resume=bool(args.resume), progress=progress)
+        with run_log(run_dir) if runtime.is_main else contextlib.nullcontext():
+            result = train_reid(cfg, run_dir, resume=bool(args.resume), progress=progress, runtime=runtime)
     except KeyboardInterrupt:
-        print(f"stopped; continue with: binas reid --resume {run_dir}", file=sys.stderr)
+        if runtime.is_main:
+            print(f"stopped; continue with: binas reid --resume {run_dir}", file=sys.stderr)
         raise
-    _report(result)
+    if runtime.is_main:
+        _report(result)
     return 0
 
 

@@ -172,6 +172,14 @@ class IdentityBatchSampler:
         if len(ids) < self.P:
             raise DataError(f"a P x K batch needs P={self.P} identities, the training split has {len(ids)}")
 
+    def shard(self, batch: list[int], rank: int, world_size: int) -> list[int]:
+        """A rank's part of a P x K batch under torchrun: every `world_size`-th identity with its K images
+        (so each rank mines its triplets among P / world_size whole identities); one process: the batch."""
+        if world_size <= 1:
+            return batch
+        groups = [batch[i : i + self.K] for i in range(0, len(batch), self.K)]
+        return [index for group in groups[rank::world_size] for index in group]
+
     def batches(self, epoch: int) -> list[list[int]]:
         gen = torch.Generator().manual_seed(derive_seed(self.seed, "identity-batches", epoch))
         groups: list[list[list[int]]] = []

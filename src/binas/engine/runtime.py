@@ -223,6 +223,14 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     return out.div_(dist.get_world_size())
 
 
+def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
+    """Each value averaged over all ranks (an epoch record's means, when every rank saw its own shard)."""
+    if not _active() or not values:
+        return values
+    keys = sorted(values)
+    return dict(zip(keys, all_reduce_mean(torch.tensor([float(values[k]) for k in keys])).tolist(), strict=True))
+
+
 def cleanup_distributed() -> None:
     """Leave the process group if one was joined (safe to call always, e.g. in a ``finally``)."""
     if _active():

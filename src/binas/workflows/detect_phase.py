@@ -25,7 +25,7 @@ from binas.engine.distributed import convert_batchnorm
 from binas.engine.epochs import Clock, EpochPlan, drive_epochs, phase_state, resume_phase
 from binas.engine.loop import EpochLoop, Meter
 from binas.engine.metrics_log import RecordLog
-from binas.engine.runtime import Runtime, all_reduce_mean, preferred_memory_format
+from binas.engine.runtime import Runtime, mean_over_ranks, preferred_memory_format
 from binas.metrics.detection import coco_map
 from binas.nets.centernet import decode, detection_loss
 from binas.nets.detector import Detector
@@ -161,11 +161,7 @@ def run_detect_phase(
             loop.check(loss, f"{phase.name} loss")
             loop.weight_step(loss, optimizer, params, opt.grad_clip)
             meter.update(len(x), train_loss=float(loss.detach()), **parts)
-        means = meter.means()
-        if runtime.dist.is_distributed:
-            keys = sorted(means)
-            means = dict(zip(keys, all_reduce_mean(torch.tensor([means[k] for k in keys])).tolist()))
-        record: dict[str, Any] = {"phase": phase.name, "lr": lr, **means}
+        record: dict[str, Any] = {"phase": phase.name, "lr": lr, **mean_over_ranks(meter.means())}
         last = epoch == phase.epochs - 1
         if last or (tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0):
             scores = evaluate_map(model, test_data, cfg, device)

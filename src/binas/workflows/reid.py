@@ -13,6 +13,7 @@ Mbit, train seconds) and `curves.png`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from binas.config.reid import SELF_REAL, ReidConfig
 from binas.data.reid import ReidData
 from binas.data.reid_datasets import load_reid_data
 from binas.engine.metrics_log import MetricLogger, read_metrics, truncate_after
-from binas.engine.runtime import Runtime, place, seed_everything, setup_runtime
+from binas.engine.runtime import Runtime, barrier, broadcast_object, place, seed_everything, setup_runtime
 from binas.errors import BinasError, ConfigError
 from binas.genotype import GENOTYPES, parse_genotype
 from binas.nets.reid import ReidNet, ReidSpec, load_reid_model, policy_dict, save_reid_model
@@ -134,22 +135,27 @@ def train_reid(
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
     runtime = runtime or setup_runtime(cfg.device, cfg.seed, num_threads=cfg.num_threads)
-    if runtime.dist.is_distributed:
-        raise ConfigError("binas reid runs in one process (no torchrun yet)")
     payload = None
     if resume and (run_dir / CHECKPOINT_FILE).exists():
         payload = load_checkpoint(run_dir / CHECKPOINT_FILE, kind=REID_TRAIN_KIND)
-    elif not resume and (run_dir / CONFIG_FILE).exists():
-        raise BinasError(f"{run_dir} already holds a run; continue it with --resume or choose a new --out")
-    with run_lock(run_dir):
-        remove_stale_temp_files(run_dir)
+    # under torchrun every rank trains; rank 0 alone locks and writes the run directory
+    with run_lock(run_dir) if runtime.is_main else contextlib.nullcontext():
+        if broadcast_object(runtime.is_main and not resume and (run_dir / CONFIG_FILE).exists()):
+            raise BinasError(f"{run_dir} already holds a run; continue it with --resume or choose a new --out")
+        if runtime.is_main:
+            remove_stale_temp_files(run_dir)
         run = _ReidRun(cfg, run_dir, runtime, payload, progress)
-        with MetricLogger(run_dir / METRICS_FILE) as metrics_log:
+        with MetricLogger(run_dir / METRICS_FILE, enabled=runtime.is_main) as metrics_log:
             offset = 0
             for index, phase in enumerate(run.phases):
                 run.run(index, _OffsetLog(metrics_log, offset))
                 offset += phase.epochs
-        return _finish(cfg, run.data, run_dir, run.phases, run.completed, time.perf_counter() - t_start)
+        wall = time.perf_counter() - t_start
+        result = _finish(cfg, run.data, run_dir, run.phases, run.completed, wall) if runtime.is_main else None
+        result = broadcast_object(result)
+        barrier()
+        assert result is not None, "rank 0 broadcasts the result"
+        return result
 
 
 class _ReidRun:
@@ -171,12 +177,12 @@ class _ReidRun:
         )
         self.spec, policy = base_spec(cfg, self.data)
         self.phases = plan_reid_phases(cfg, policy)
-        if payload is None:
+        if payload is None and runtime.is_main:
             dump_yaml(cfg, run_dir / CONFIG_FILE)
             if self.spec.backbone.startswith("{") or self.spec.backbone in GENOTYPES:
                 parse_genotype(self.spec.backbone).save(run_dir / GENOTYPE_FILE)
         self.completed: dict[str, dict[str, Any]] = dict(payload["completed"]) if payload else {}
-        if payload is not None:
+        if payload is not None and runtime.is_main:
             names = [p.name for p in self.phases]
             done = sum(p.epochs for p in self.phases[: names.index(payload["phase"])])
             truncate_after(run_dir / METRICS_FILE, done + payload["epoch"], key="global_epoch")
@@ -198,7 +204,9 @@ class _ReidRun:
 
         def on_complete(model: ReidNet, result: dict[str, Any]) -> None:
             self.completed[phase.name] = result
-            save_reid_model(path, spec, model, {"phase": phase.name, **result})
+            if runtime.is_main:
+                save_reid_model(path, spec, model, {"phase": phase.name, **result})
+            barrier()  # later phases read the file on every rank
 
         def save(epoch: int, record: dict[str, Any], state: dict[str, Any]) -> None:
             extra = {"completed": dict(self.completed), "config": to_dict(self.cfg)}

@@ -20,10 +20,12 @@ from tqdm import tqdm
 from binas.config.reid import ReidConfig
 from binas.data import random_crop_flip
 from binas.data.reid import IdentityBatchSampler, ReidData, ReidSplit
+from binas.engine.distributed import convert_batchnorm
 from binas.engine.epochs import EpochPlan, drive_epochs, phase_state, resume_phase
 from binas.engine.loop import EpochLoop, Meter, accuracy
 from binas.engine.metrics_log import RecordLog
-from binas.engine.runtime import Runtime, preferred_memory_format
+from binas.engine.runtime import Runtime, mean_over_ranks, preferred_memory_format
+from binas.errors import ConfigError
 from binas.metrics.retrieval import RetrievalResult, distance_matrix, evaluate_retrieval
 from binas.nets.reid import ReidNet, ReidOutput
 from binas.objectives.reid import batch_hard_triplet, id_loss, similarity_distillation
@@ -94,6 +96,16 @@ def make_reid_loss(
     return loss_fn
 
 
+def _prepare_ranks(model: ReidNet, runtime: Runtime, ids_per_batch: int) -> None:
+    """Under torchrun: BatchNorm over the global batch (as classification retraining does), and enough
+    identities per batch for every rank to get some."""
+    if not runtime.dist.is_distributed:
+        return
+    convert_batchnorm(model, runtime.device)
+    if ids_per_batch < runtime.dist.world_size:
+        raise ConfigError(f"train.ids_per_batch ({ids_per_batch}) must be at least the number of processes")
+
+
 def run_reid_phase(
     job: ReidPhaseJob,
     cfg: ReidConfig,
@@ -109,6 +121,8 @@ def run_reid_phase(
         model, opt.name, lr=opt.peak_lr, weight_decay=phase.weight_decay, betas=opt.betas, momentum=opt.momentum
     )
     start, clock = resume_phase(job.resume, model=model, optimizer=optimizer)
+    dist = runtime.dist
+    _prepare_ranks(model, runtime, tc.ids_per_batch)
     sampler = IdentityBatchSampler(
         data.train.labels, tc.ids_per_batch, tc.images_per_id, derive_seed(runtime.seed, "reid", phase.name)
     )
@@ -126,7 +140,7 @@ def run_reid_phase(
         gen = torch.Generator().manual_seed(derive_seed(runtime.seed, "reid-augment", phase.name, epoch))
         desc = f"{phase.name} {epoch + 1}/{phase.epochs}"
         for i, indices in enumerate(tqdm(batches, desc=desc, leave=False, disable=not loop.progress)):
-            x, y, _ = data.train.batch(indices)
+            x, y, _ = data.train.batch(sampler.shard(indices, dist.rank, dist.world_size))
             if augment:
                 x = random_crop_flip(x, gen, padding=padding, flip=data.info.hflip)
             x, y = x.to(device, memory_format=memory_format), y.to(device)
@@ -137,7 +151,8 @@ def run_reid_phase(
             loop.check(loss, f"{phase.name} loss")
             loop.weight_step(loss, optimizer, params, opt.grad_clip)
             meter.update(len(y), train_loss=loss.item(), train_acc=accuracy(out.logits.detach(), y)[0], **parts)
-        record: dict[str, Any] = {"phase": phase.name, "lr": lr, **meter.means()}
+        # every rank saw its shard: the record holds the mean over ranks
+        record: dict[str, Any] = {"phase": phase.name, "lr": lr, **mean_over_ranks(meter.means())}
         last = epoch == phase.epochs - 1
         if last or (tc.eval_every and (epoch + 1) % tc.eval_every == 0):
             result = evaluate_reid(model, data, tc.eval_batch_size, device)
