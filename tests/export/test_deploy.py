@@ -278,3 +278,27 @@ def test_export_cli_writes_the_int8_onnx_graph(tmp_path, capsys):
     assert code == 0 and report["file"].endswith("model.int8.onnx")
     ops = {n.op_type for n in onnx.load(report["file"]).graph.node}
     assert "ConvInteger" in ops
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_chained_1bit_convs_pass_signs_and_compute_the_same(engine):
+    net, _ = trained_like(BinarizationPolicy.strict())
+    fused, plain = deploy(net, engine=engine), deploy(net, engine=engine, fuse_signs=False)
+    assert sum(c.sign_output for c in fused.integer_convs().values()) > 0
+    assert not any(c.sign_output for c in plain.integer_convs().values())
+    x = torch.randn(16, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), plain(x), atol=1e-4, rtol=1e-4)
+
+
+def test_sign_threshold_matches_the_sign_of_the_affine_value_for_every_sum():
+    from binas.export.integer_conv import sign_threshold
+
+    fan_in = 9
+    scale = torch.tensor([0.5, -0.25, 0.0, 0.0, 1e-9, -2.0])
+    shift = torch.tensor([0.3, 0.6, 0.1, -0.1, 5.0, 4.0])  # incl. constant signs and a threshold beyond fan_in
+    flip, weight, bias = sign_threshold(scale, shift, fan_in)
+    acc = torch.arange(-fan_in, fan_in + 1, dtype=torch.float64).reshape(-1, 1)
+    expected = torch.where(acc * scale.double() + shift.double() >= 0, 1.0, -1.0)
+    value = weight.double() * (flip.double() * acc) + bias.double()
+    assert torch.all(value != 0) and torch.equal(torch.where(value > 0, 1.0, -1.0), expected)
