@@ -99,6 +99,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from readme_block import write_block
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "reproduce"
 DEFAULT_WORK = Path("runs") / "reproduce"
@@ -525,14 +527,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 def update_readme(out: Path, readme: Path = README) -> None:
     """Replace the block between the reproduce markers in README.md with OUT.md and the plot's link."""
     result = _read_result(out.with_suffix(".json"))
-    text = readme.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise SystemExit(f"{readme} has no {README_BEGIN} ... {README_END} block to fill")
     rel = os.path.relpath(out.with_suffix(".png"), readme.parent)
-    block = f"{README_BEGIN}\n{markdown(result)}\n![accuracy vs search cost]({rel})\n{README_END}"
-    head, rest = text.split(README_BEGIN, 1)
-    readme.write_text(head + block + rest.split(README_END, 1)[1])
-    print(f"updated {readme}")
+    write_block(readme, README_BEGIN, README_END, f"{markdown(result)}\n![accuracy vs search cost]({rel})")
 
 
 def _read_result(path: Path) -> dict[str, Any]:

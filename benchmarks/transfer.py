@@ -34,6 +34,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from readme_block import write_block
+
 HERE = Path(__file__).parent
 DEFAULT_OUT = HERE / "results" / "transfer.json"
 README = HERE.parent / "README.md"
@@ -184,12 +186,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def update_readme(result: dict[str, Any], readme: Path = README) -> None:
-    text = readme.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise SystemExit(f"{readme} has no {README_BEGIN} ... {README_END} block to fill")
-    head, rest = text.split(README_BEGIN, 1)
-    readme.write_text(head + README_BEGIN + "\n" + markdown(result) + "\n" + README_END + rest.split(README_END, 1)[1])
-    print(f"updated {readme}")
+    write_block(readme, README_BEGIN, README_END, markdown(result))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -24,7 +24,6 @@ from binas.nets.network import Network
 from binas.nets.reference import build_reference
 from binas.nets.reference_base import ReferenceNetwork
 from binas.quant.policy import BinarizationPolicy
-from binas.quant.quantizers import STE_CLIP
 from binas.run_files import MODEL_FILE
 from binas.storage.checkpoint import load_checkpoint, save_checkpoint
 
@@ -55,25 +54,10 @@ class ModelSpec:
 
     @staticmethod
     def policy_dict(policy: BinarizationPolicy) -> dict[str, Any]:
-        return {
-            "name": policy.name,
-            "weights": sorted(policy.weights),
-            "activations": sorted(policy.activations),
-            "act_quantizer": policy.act_quantizer,
-            "weight_quantizer": policy.weight_quantizer,
-            "ste_clip": policy.ste_clip,
-        }
+        return policy.to_dict()
 
     def binarization(self) -> BinarizationPolicy:
-        p = self.policy
-        return BinarizationPolicy(
-            frozenset(p["weights"]),
-            frozenset(p["activations"]),
-            p["act_quantizer"],
-            p["weight_quantizer"],
-            p["name"],
-            p.get("ste_clip", STE_CLIP),
-        )
+        return BinarizationPolicy.from_dict(self.policy)
 
     def describe(self) -> str:
         """The network's shape in words, for reports: `darts family, C=16, 5 cells` or

@@ -85,15 +85,7 @@ class ReidSpec:
         return (1, self.in_channels, self.height, self.width)
 
     def binarization(self) -> BinarizationPolicy:
-        p = self.policy
-        return BinarizationPolicy(
-            frozenset(p["weights"]),
-            frozenset(p["activations"]),
-            p["act_quantizer"],
-            p["weight_quantizer"],
-            p["name"],
-            p["ste_clip"],
-        )
+        return BinarizationPolicy.from_dict(self.policy)
 
     def with_policy(self, policy: BinarizationPolicy) -> ReidSpec:
         return ReidSpec(**{**asdict(self), "policy": policy_dict(policy)})
@@ -116,14 +108,7 @@ class ReidSpec:
 
 def policy_dict(policy: BinarizationPolicy) -> dict[str, Any]:
     """A policy as plain data (the inverse of `ReidSpec.binarization`)."""
-    return {
-        "name": policy.name,
-        "weights": sorted(policy.weights),
-        "activations": sorted(policy.activations),
-        "act_quantizer": policy.act_quantizer,
-        "weight_quantizer": policy.weight_quantizer,
-        "ste_clip": policy.ste_clip,
-    }
+    return policy.to_dict()
 
 
 def save_reid_model(path: str | Path, spec: ReidSpec, model: nn.Module, metrics: dict[str, Any] | None = None) -> Path:

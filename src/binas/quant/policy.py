@@ -101,6 +101,29 @@ class BinarizationPolicy:
             raise ConfigError(f"unknown binarization policy '{name}'; choose one of: real, released, strict")
         return builders[name]()
 
+    def to_dict(self) -> dict[str, Any]:
+        """The policy as plain data (what config, model and packed files store)."""
+        return {
+            "name": self.name,
+            "weights": sorted(self.weights),
+            "activations": sorted(self.activations),
+            "act_quantizer": self.act_quantizer,
+            "weight_quantizer": self.weight_quantizer,
+            "ste_clip": self.ste_clip,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BinarizationPolicy:
+        """The inverse of `to_dict` (files written before `ste_clip` existed get the default clip)."""
+        return cls(
+            frozenset(data["weights"]),
+            frozenset(data["activations"]),
+            data["act_quantizer"],
+            data["weight_quantizer"],
+            data["name"],
+            data.get("ste_clip", STE_CLIP),
+        )
+
     def spec(self, role: str) -> ConvSpec:
         return ConvSpec(
             self.act_quantizer if role in self.activations else None,
