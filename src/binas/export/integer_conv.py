@@ -139,6 +139,7 @@ class IntegerConv2d(nn.Module):
     signs: Tensor
     scale: Tensor
     shift: Tensor
+    zero_points: Tensor
     out_signs: Tensor
     packed_out_signs: Tensor
     out_scale: Tensor
@@ -161,6 +162,8 @@ class IntegerConv2d(nn.Module):
         self.register_buffer("signs", signs.to(torch.int8).contiguous())
         self.register_buffer("scale", scale.detach().float().reshape(-1).contiguous())
         self.register_buffer("shift", shift.detach().float().reshape(-1).contiguous())
+        # the weights' zero points, which oneDNN takes on every call (allocated once, not saved)
+        self.register_buffer("zero_points", torch.zeros(self.signs.shape[0], dtype=torch.int64), persistent=False)
         self.kernel_shape = tuple(int(d) for d in signs.shape)
         self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
         self.groups = int(groups)
@@ -221,7 +224,7 @@ class IntegerConv2d(nn.Module):
             _INPUT_ZERO_POINT,
             self._prepacked(which),
             scales,
-            torch.zeros(self.out_channels, dtype=torch.int64),
+            self.zero_points,
             bias,
             self.stride,
             self.padding,

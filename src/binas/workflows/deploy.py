@@ -163,10 +163,12 @@ def deploy_model(
     out = Path(out_dir) if out_dir is not None else path.parent / "deploy"
     out.mkdir(parents=True, exist_ok=True)
     files = {"packed": out / PACKED_FILE, "onnx": out / ONNX_FILE, "report": out / REPORT_FILE}
-    if from_packed and path.resolve() != files["packed"].resolve():
-        files["packed"].write_bytes(path.read_bytes())
-    elif not from_packed:
-        save_packed(trained, spec, files["packed"])
+    if from_packed:
+        if path.resolve() != files["packed"].resolve():
+            files["packed"].write_bytes(path.read_bytes())
+        sizes = packed_sizes(files["packed"])
+    else:
+        sizes = save_packed(trained, spec, files["packed"])
     engine = engine or default_engine()
     deployed, _ = load_deployed(files["packed"], engine=engine)
     export_onnx(deployed, files["onnx"], spec.input_size)
@@ -176,7 +178,7 @@ def deploy_model(
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "policy": spec.policy["name"],
-        "sizes": _sizes(trained, spec, out, packed_sizes(files["packed"]).to_dict()),
+        "sizes": _sizes(trained, spec, out, sizes.to_dict()),
     }
     if verify:
         report["checks"] = _checks(trained, deployed, spec, files["onnx"], batch_size)
