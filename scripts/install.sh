@@ -12,3 +12,5 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
     || .venv/bin/python -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu
 fi
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+# binas's native 1-bit kernels for this CPU (optional: without a C compiler the other engines are used)
+.venv/bin/python -m binas.export.kernels || true

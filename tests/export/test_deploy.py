@@ -16,11 +16,11 @@ from binas.export import (
     SignWeightConv2d,
     deploy,
     export_onnx,
+    integer_conv,
     load_deployed,
     packed_sizes,
     save_packed,
 )
-from binas.export.integer_conv import onednn_available
 from binas.export.signs import pack_signs, unpack_signs
 from binas.export.verify import compare_outputs, integer_sums_equal
 from binas.genotype import get_genotype
@@ -30,7 +30,7 @@ from binas.quant.layers import QuantConv2d
 from binas.quant.policy import BinarizationPolicy
 from binas.storage.checkpoint import load_checkpoint, save_checkpoint
 
-ENGINES = ["reference", *(["onednn"] if onednn_available() else [])]
+ENGINES = [e for e in integer_conv.ENGINES if integer_conv.engine_available(e)]
 
 
 def trained_like(policy: BinarizationPolicy, *, family: str = "darts", channels: int = 4, seed: int = 0):

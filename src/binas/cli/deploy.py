@@ -1,8 +1,9 @@
 """`binas deploy`: the deployment files of a trained network (1-bit packed file, int8 ONNX), checked and timed.
 
 Writes OUT_DIR/model.packed.pt, model.int8.onnx and deploy.json (default OUT_DIR: <run>/deploy). The
-deployment form folds every BatchNorm and runs each 1-bit x 1-bit conv as an int8 conv with int32 sums
-(PyTorch's oneDNN engine); it is checked on the test split against the trained network (integer sums layer
+deployment form folds every BatchNorm and runs each 1-bit x 1-bit conv on an integer engine: binas's native
+kernels (XNOR-popcount on sign bits, compiled on first use) where a C compiler is found, else PyTorch's oneDNN
+int8 conv; it is checked on the test split against the trained network (integer sums layer
 by layer, top-1 agreement, ONNX Runtime on the ONNX file) and timed against it at batch 1 and 64.
 """
 
@@ -14,6 +15,7 @@ import json
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from binas.cli.common import positive_int
+    from binas.export.integer_conv import ENGINES
 
     p = sub.add_parser(
         "deploy", help="deployment files: packed 1-bit, int8 ONNX; checked and timed", description=__doc__
@@ -22,8 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (default: deploy/ next to the model file)")
     p.add_argument(
         "--engine",
-        choices=["onednn", "reference"],
-        help="integer engine of the deployment form (default: onednn where PyTorch has it)",
+        choices=list(ENGINES),
+        help="integer engine of the deployment form (default: native where it builds, else onednn)",
     )
     p.add_argument("--no-verify", action="store_true", help="skip the checks on the test split")
     p.add_argument("--no-timing", action="store_true", help="skip the latency measurement")

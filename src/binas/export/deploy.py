@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from binas.export.integer_conv import Engine, IntegerConv2d, default_engine
+from binas.export.integer_conv import Engine, IntegerConv2d, default_engine, require_engine
 from binas.export.sign_weight_conv import SignWeightConv2d
 from binas.quant.layers import QuantConv2d
 from binas.space.ops import FactorizedReduce
@@ -166,7 +166,7 @@ def _fuse_signs(net: nn.Module) -> int:
         chain = _chain(module)
         for producer, consumer in zip(chain, chain[1:]):
             if isinstance(producer, IntegerConv2d) and isinstance(consumer, IntegerConv2d) and not producer.sign_output:
-                producer.output_sign()
+                producer.output_sign(bits=producer.native_supported() and consumer.prefers_bits())
                 fused += 1
     return fused
 
@@ -202,13 +202,13 @@ def deploy(
 
     Args:
         model: a trained network (any module built from `QuantConv2d`/`nn.Conv2d` and BatchNorms).
-        engine: the integer engine of the 1-bit x 1-bit convs (default: `onednn` where PyTorch has it).
+        engine: the integer engine of the 1-bit x 1-bit convs (default: `default_engine()`).
         kernels: binary kernels by conv name to use instead of the convs' latent weights (the packed file's
             signs and scales, so loading it never builds float kernels).
         fuse_signs: a 1-bit conv feeding only another one outputs the sign its consumer needs (uint8, in
             the kernel) instead of a float map (`IntegerConv2d.output_sign`).
     """
-    engine = engine or default_engine()
+    engine = require_engine(engine or default_engine())
     net = copy.deepcopy(model).cpu().eval()
     _replace(net, "", kernels or {}, engine)
     if fuse_signs:

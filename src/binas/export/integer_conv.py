@@ -14,6 +14,11 @@ exactly to 0 or 2, inside the kernel. A channel with a negative scale counts ``-
 
 Engines (`ENGINES`):
 
+* ``native``: binas's own kernels (`binas.export.native`, C compiled on first use): XNOR-popcount / byte
+  tables for dense convs on sign bits, int8 lanes for depth-wise convs; a sign output stays a sign (int8
+  +-1, or bits when the consumer is a dense conv), so chained 1-bit convs never build a float map. The
+  default where a C compiler is available; per call it falls back to ``reference`` for geometries it does
+  not cover (grouped convs other than depth-wise) and for inputs not on the CPU.
 * ``onednn``: PyTorch's oneDNN int8 convolution (``torch.ops.onednn.qconv2d_pointwise``, the kernel behind
   PyTorch 2's x86 int8 inference): the sign is fused into the quantize step (``x >= 0`` into uint8 {0, 2}
   with zero point 1, so the conv sees exactly -1/+1 and its zero padding stays 0), and the scale and shift
@@ -31,11 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from binas.errors import ConfigError
+from binas.export import native
 from binas.export.signs import Geometry, pack_signs, pair, sign_to_uint8, unpack_signs, unpack_signs_onnx
 from binas.quant.functional import hard_sign
 
-Engine = Literal["onednn", "reference"]
-ENGINES: tuple[Engine, ...] = ("onednn", "reference")
+Engine = Literal["native", "onednn", "reference"]
+ENGINES: tuple[Engine, ...] = ("native", "onednn", "reference")
 #: The uint8 input of the oneDNN conv: sign -1 -> 0, +1 -> 2, minus the zero point 1 gives -1 / +1.
 _INPUT_ZERO_POINT = 1
 
@@ -49,8 +56,23 @@ def onednn_available() -> bool:
     )
 
 
+def engine_available(engine: Engine) -> bool:
+    return {"native": native.available, "onednn": onednn_available}.get(engine, lambda: True)()
+
+
+def require_engine(engine: Engine) -> Engine:
+    """`engine`, checked to exist and to run here (a one-line `ConfigError` otherwise)."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown integer engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if not engine_available(engine):
+        why = "no C compiler found, or BINAS_NATIVE=0" if engine == "native" else "this PyTorch build lacks it"
+        raise ConfigError(f"the {engine!r} integer engine is not available on this machine ({why})")
+    return engine
+
+
 def default_engine() -> Engine:
-    return "onednn" if onednn_available() else "reference"
+    """The fastest engine this machine has: `native`, else `onednn`, else `reference`."""
+    return next(engine for engine in ENGINES if engine_available(engine))
 
 
 def sign_threshold(scale: Tensor, shift: Tensor, fan_in: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -144,6 +166,7 @@ class IntegerConv2d(nn.Module):
     packed_out_signs: Tensor
     out_scale: Tensor
     out_shift: Tensor
+    out_threshold: Tensor
 
     def __init__(
         self,
@@ -168,26 +191,42 @@ class IntegerConv2d(nn.Module):
         self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
         self.groups = int(groups)
         self.engine: Engine = engine
-        self._packed: dict[str, Tensor] = {}  # oneDNN's prepacked weights: "out" (forward), "unit" (sums)
+        self._packed: dict[str, Any] = {}  # engine weights: "out" (forward), "unit" (sums); oneDNN's or native
+        self.sign_bits = False
         self._set_output(False)
 
     def _set_output(self, sign_output: bool) -> None:
         """What the forward computes: the affine value, or its sign (the buffers below, not saved)."""
         self.sign_output = sign_output
         signs, scale, shift = self.signs, self.scale, self.shift
+        threshold = torch.zeros(self.out_channels, dtype=torch.int32)
         if sign_output:
             flip, scale, shift = sign_threshold(self.scale, self.shift, math.prod(self.kernel_shape[1:]))
             signs = signs * flip.reshape(-1, 1, 1, 1)
+            # +1 iff weight * acc + bias > 0: acc >= (1 - bias) / 2 (weight 2), or a constant sign (weight 0)
+            bound = 2**30
+            constant = torch.where(shift > 0, -bound, bound)
+            threshold = torch.where(scale > 0, torch.round((1 - shift) / 2), constant).to(torch.int32)
+        self.register_buffer("out_threshold", threshold.contiguous(), persistent=False)
         self.register_buffer("out_signs", signs.contiguous(), persistent=False)
         self.register_buffer("packed_out_signs", pack_signs(signs), persistent=False)  # the ONNX graph's
         self.register_buffer("out_scale", scale.contiguous(), persistent=False)
         self.register_buffer("out_shift", shift.contiguous(), persistent=False)
         self._packed.pop("out", None)
 
-    def output_sign(self) -> None:
+    def output_sign(self, bits: bool = False) -> None:
         """Output sign(acc * scale + shift) instead of the value: for a conv whose only consumer is a 1-bit
-        conv (`binas.export.deploy` decides)."""
+        conv (`binas.export.deploy` decides). `bits`: on the native engine, as sign bits (for a consumer that
+        `prefers_bits`) rather than int8 +-1."""
         self._set_output(True)
+        self.sign_bits = bits
+
+    def native_supported(self) -> bool:
+        return self.engine == "native" and native.NativeConv.supports(self.kernel_shape, self.groups)
+
+    def prefers_bits(self) -> bool:
+        """Whether this conv, on the native engine, reads sign bits (a dense conv) rather than int8 signs."""
+        return self.native_supported() and self.groups == 1
 
     @property
     def out_channels(self) -> int:
@@ -201,6 +240,24 @@ class IntegerConv2d(nn.Module):
         state = self.__dict__.copy()
         state["_packed"] = {}
         return state
+
+    def _native_conv(self, which: str) -> native.NativeConv:
+        if which not in self._packed:
+            signs = self.out_signs if which == "out" else self.signs
+            self._packed[which] = native.NativeConv(signs, self.stride, self.padding, self.dilation, self.groups)
+        return self._packed[which]
+
+    def _native(self, x: Tensor, mode: int) -> Tensor:
+        which = "unit" if mode == native.ACC else "out"
+        return self._native_conv(which)(x, mode, self.out_scale, self.out_shift, self.out_threshold)
+
+    def _uses_native(self, x: Tensor) -> bool:
+        return (
+            x.device.type == "cpu"
+            and self.native_supported()
+            and native.available()
+            and (x.dtype == torch.int64 or x.shape[-1] * self.out_channels <= native.MAX_ROW)
+        )
 
     def _prepacked(self, which: str) -> Tensor:
         if which not in self._packed:
@@ -244,6 +301,10 @@ class IntegerConv2d(nn.Module):
     def _conv(self, x: Tensor, signs: Tensor) -> Tensor:
         if x.dtype == torch.uint8:  # a oneDNN sign output (2 = +1, 0 = -1) reaching the reference path
             x = x.float() - _INPUT_ZERO_POINT
+        elif x.dtype == torch.int64:  # native sign bits (N, H, W, words)
+            x = native.unpack_bits(x, self.kernel_shape[1] * self.groups)
+        elif x.dtype == torch.int8:  # native int8 signs
+            x = x.float()
         x = hard_sign(x)
         return F.conv2d(x, signs.to(x.dtype), None, self.stride, self.padding, self.dilation, self.groups)
 
@@ -257,6 +318,8 @@ class IntegerConv2d(nn.Module):
     @torch.no_grad()
     def accumulate(self, x: Tensor) -> Tensor:
         """The int32 accumulation of sign(x) * sign(W) as this conv's engine computes it (for equality tests)."""
+        if self._uses_native(x):
+            return self._native(x, native.ACC)
         acc = self._onednn(x, "unit") if self._uses_onednn(x) else self._conv(x, self.signs)
         return acc.to(torch.int32)
 
@@ -265,6 +328,9 @@ class IntegerConv2d(nn.Module):
             scale, shift = self.out_scale.reshape(-1, 1, 1), self.out_shift.reshape(-1, 1, 1)
             packed, shape = self.packed_out_signs, self.kernel_shape
             return _IntegerConvOnnx.apply(x, packed, scale, shift, self.geometry, shape, self.sign_output)
+        if self._uses_native(x):
+            mode = (native.BITS if self.sign_bits else native.SIGN) if self.sign_output else native.VALUE
+            return self._native(x, mode)
         if self._uses_onednn(x):
             return self._onednn(x, "out")
         return self.reference(x)
@@ -275,4 +341,5 @@ class IntegerConv2d(nn.Module):
             f"{c_in * self.groups}, {c_out}, kernel_size=({kh}, {kw}), stride={tuple(self.stride)}, "
             f"padding={tuple(self.padding)}, dilation={tuple(self.dilation)}, groups={self.groups}, "
             f"w=1bit, a=1bit, engine={self.engine}{', sign output' if self.sign_output else ''}"
+            f"{' (bits)' if self.sign_output and self.sign_bits else ''}"
         )

@@ -37,6 +37,7 @@ from binas.export import (
     load_deployed,
     load_packed,
     packed_sizes,
+    require_engine,
     save_packed,
 )
 from binas.export.integer_conv import Engine
@@ -155,9 +156,10 @@ def deploy_model(
     """Write the deployment files of a trained network (module docstring) and return what was written.
 
     `checkpoint`: a training run directory, its `model.pt`, or a packed file. `engine`: the integer engine
-    of the deployment form (default: oneDNN where PyTorch has it). `verify`/`timing`: run the checks /
-    the latency measurement (each reads or runs the network; off for a quick export).
+    of the deployment form (default: `default_engine()`). `verify`/`timing`: run the checks / the latency
+    measurement (each reads or runs the network; off for a quick export).
     """
+    engine = require_engine(engine or default_engine())
     path = resolve_model_path(checkpoint)
     trained, spec, from_packed = _load_trained(path)
     out = Path(out_dir) if out_dir is not None else path.parent / "deploy"
@@ -169,7 +171,6 @@ def deploy_model(
         sizes = packed_sizes(files["packed"])
     else:
         sizes = save_packed(trained, spec, files["packed"])
-    engine = engine or default_engine()
     deployed, _ = load_deployed(files["packed"], engine=engine)
     export_onnx(deployed, files["onnx"], spec.input_size)
     report: dict[str, Any] = {

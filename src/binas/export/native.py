@@ -1,0 +1,280 @@
+"""binas's native 1-bit conv kernels (``kernels/bitconv.c``): built with the system C compiler on first use.
+
+The library is compiled once per machine (``-O3 -march=native``, with OpenMP where the compiler has it) into
+a cache directory (``$BINAS_KERNEL_CACHE``, else ``~/.cache/binas/kernels``), keyed by the source, the flags,
+the compiler and the CPU, and loaded with `ctypes`: no PyTorch headers, so a build takes about a second.
+``python -m binas.export.kernels`` builds it ahead of time (`scripts/install.sh` does). Where no compiler is
+found or the build fails, `available()` is False and the deployed convs use another engine.
+
+The functions here take and return channels_last tensors; `binas.export.integer_conv` decides the forms.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+#: Output forms of a native conv (the kernel's `mode`).
+VALUE, SIGN, ACC, BITS = 0, 1, 2, 3
+MAX_CHANNELS = 4096  # the kernels' per-pixel buffers (kernels/bitconv.c)
+MAX_ROW = 32768  # output width x channels: the kernels' per-row buffers
+MAX_DEPTHWISE_TAPS = 63  # int8 sums in the depth-wise kernel
+#: A dense conv uses byte tables (taps x input bytes x 256 x outputs) up to this size, XNOR-popcount above it.
+MAX_TABLE_BYTES = 256 * 1024
+_FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c99")
+
+
+def _source() -> bytes:
+    return resources.files("binas.export.kernels").joinpath("bitconv.c").read_bytes()
+
+
+def _cpu_identity() -> str:
+    """What `-march=native` depends on: the CPU model and its flags."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    keep = [line for line in lines if line.startswith(("model name", "flags"))]
+    return "\n".join(dict.fromkeys(keep))
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("BINAS_KERNEL_CACHE") or Path.home() / ".cache" / "binas" / "kernels")
+
+
+def _compile(cc: str, source: Path, target: Path, openmp: bool) -> bool:
+    flags = [*_FLAGS, "-fopenmp"] if openmp else list(_FLAGS)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    result = subprocess.run([cc, *flags, "-o", str(tmp), str(source)], capture_output=True, text=True)
+    if result.returncode != 0:
+        log.debug("native kernel build failed (%s): %s", " ".join(flags), result.stderr.strip()[-500:])
+        tmp.unlink(missing_ok=True)
+        return False
+    os.replace(tmp, target)  # atomic: parallel builders (test workers) never load a half-written file
+    return True
+
+
+def build(force: bool = False) -> Path | None:
+    """Compile the kernels for this machine (cached); the library's path, or None without a working compiler."""
+    cc = _compiler()
+    if cc is None:
+        log.debug("no C compiler found: the native 1-bit kernels are not available")
+        return None
+    source = _source()
+    key = hashlib.sha256(b"\0".join([source, " ".join(_FLAGS).encode(), cc.encode(), _cpu_identity().encode()]))
+    target = cache_dir() / f"bitconv-{key.hexdigest()[:20]}.so"
+    if target.exists() and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "bitconv.c"
+        src.write_bytes(source)
+        if _compile(cc, src, target, openmp=True) or _compile(cc, src, target, openmp=False):
+            return target
+    return None
+
+
+_I64, _I32, _P = ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p
+_GEOMETRY: list[Any] = [_I64] * 10  # kh, kw, sh, sw, ph, pw, dh, dw, OH, OW
+_TAIL: list[Any] = [_I32, _P, _P, _P, _P, _I32]  # mode, scale, shift, thr, out, nthreads
+
+
+@lru_cache(maxsize=1)
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, or None where they cannot be built (``BINAS_NATIVE=0`` turns them off)."""
+    if os.environ.get("BINAS_NATIVE", "1") == "0":
+        return None
+    try:
+        path = build()
+        lib = ctypes.CDLL(str(path)) if path is not None else None
+    except OSError as error:  # a cache the user cannot write, a library the loader rejects
+        log.debug("native kernels unavailable: %s", error)
+        return None
+    if lib is None:
+        return None
+    lib.binas_sign_f32.argtypes = [_P, _P, _I64]
+    lib.binas_pack_f32.argtypes = [_P, _P, _I64, _I64, _I64, _I32]
+    lib.binas_pack_i8.argtypes = [_P, _P, _I64, _I64, _I64, _I32]
+    lib.binas_conv_dense.argtypes = [_P, _I64, _I64, _I64, _I64, _I64, _P, _I64, *_GEOMETRY, *_TAIL]
+    lib.binas_conv_dense_lut.argtypes = lib.binas_conv_dense.argtypes
+    lib.binas_conv_depthwise.argtypes = [_P, _I64, _I64, _I64, _I64, _P, *_GEOMETRY, *_TAIL]
+    for fn in (lib.binas_sign_f32, lib.binas_pack_f32, lib.binas_pack_i8, lib.binas_conv_dense):
+        fn.restype = None
+    lib.binas_conv_dense_lut.restype = lib.binas_conv_depthwise.restype = None
+    return lib
+
+
+def available() -> bool:
+    return library() is not None
+
+
+def _lib() -> ctypes.CDLL:
+    lib = library()
+    if lib is None:
+        raise RuntimeError("binas's native kernels are not available (no C compiler, or BINAS_NATIVE=0)")
+    return lib
+
+
+def words(channels: int) -> int:
+    """uint64 words per pixel of sign bits."""
+    return (channels + 63) // 64
+
+
+def nhwc(x: Tensor) -> Tensor:
+    """`x` (N, C, H, W) with channels_last storage."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def signs_int8(x: Tensor) -> Tensor:
+    """float (N, C, H, W) -> int8 +-1 of the same shape, channels_last (x >= 0 -> +1; NaN -> -1)."""
+    x = nhwc(x.detach().float())
+    out = torch.empty(x.shape, dtype=torch.int8, memory_format=torch.channels_last)
+    _lib().binas_sign_f32(x.data_ptr(), out.data_ptr(), x.numel())
+    return out
+
+
+def sign_bits(x: Tensor, threads: int) -> Tensor:
+    """float or int8 +-1 (N, C, H, W) -> the sign bits (N, H, W, words) as int64 storage (bit c set: -1)."""
+    n, c, h, w = x.shape
+    x = nhwc(x.detach() if x.dtype == torch.int8 else x.detach().float())
+    out = torch.empty((n, h, w, words(c)), dtype=torch.int64)
+    pack = _lib().binas_pack_i8 if x.dtype == torch.int8 else _lib().binas_pack_f32
+    pack(x.data_ptr(), out.data_ptr(), n * h * w, c, words(c), threads)
+    return out
+
+
+def _out_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class NativeConv:
+    """One 1-bit x 1-bit conv on the native kernels: its weights in the kernel's layout, and the call.
+
+    Dense convs (groups 1) take sign bits and use XNOR-popcount; depth-wise convs (groups = channels) take
+    int8 signs. Either accepts a float map (signed on the way in) or the form the other kind outputs.
+    """
+
+    def __init__(self, signs: Tensor, stride: list[int], padding: list[int], dilation: list[int], groups: int):
+        cout, cin_per_group, kh, kw = (int(d) for d in signs.shape)
+        if not self.supports(tuple(signs.shape), groups):
+            raise ValueError(f"no native kernel for a conv of shape {tuple(signs.shape)} with groups={groups}")
+        self.depthwise = groups > 1
+        self.cout, self.cin = cout, cin_per_group * groups
+        self.geometry = [kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]]
+        taps = signs.detach().cpu().to(torch.int8).permute(2, 3, 0, 1)  # (kh, kw, cout, cin / groups)
+        self.table = False
+        if self.depthwise:
+            self.weight = taps.reshape(kh * kw, cout).contiguous()
+        else:
+            self.weight = _bits_last(taps.reshape(kh * kw, cout, self.cin))
+            table_bytes = kh * kw * ((self.cin + 7) // 8) * 256 * cout
+            if table_bytes <= MAX_TABLE_BYTES and self.cin * kh * kw <= 65535:
+                self.weight, self.table = _byte_tables(self.weight, self.cin), True
+
+    @staticmethod
+    def supports(shape: tuple[int, ...], groups: int) -> bool:
+        cout, cin_per_group, kh, kw = shape
+        if max(cout, cin_per_group * groups) > MAX_CHANNELS:
+            return False
+        return groups == 1 or (groups == cout and cin_per_group == 1 and kh * kw <= MAX_DEPTHWISE_TAPS)
+
+    def wants_bits(self) -> bool:
+        """Whether the conv's preferred input is sign bits (dense) rather than int8 signs (depth-wise)."""
+        return not self.depthwise
+
+    def __call__(self, x: Tensor, mode: int, scale: Tensor, shift: Tensor, threshold: Tensor) -> Tensor:
+        lib, threads = _lib(), torch.get_num_threads()
+        kh, kw, sh, sw, ph, pw, dh, dw = self.geometry
+        if x.dtype == torch.int64:  # sign bits (N, H, W, words) from a producer that knew this conv is dense
+            n, h, w = x.shape[:3]
+            c = self.cin
+        else:
+            n, c, h, w = x.shape
+        if c != self.cin:
+            raise ValueError(f"expected {self.cin} input channels, got {c}")
+        oh, ow = _out_size(h, kh, sh, ph, dh), _out_size(w, kw, sw, pw, dw)
+        if ow * self.cout > MAX_ROW:
+            raise ValueError(f"an output row of {ow} x {self.cout} exceeds the native kernels' {MAX_ROW}")
+        out = _output(mode, n, self.cout, oh, ow)
+        tail = [mode, scale.data_ptr(), shift.data_ptr(), threshold.data_ptr(), out.data_ptr(), threads]
+        if self.depthwise:
+            if x.dtype == torch.int64:  # bits (producers send them to dense convs only; correct anyway)
+                x = unpack_bits(x, c)
+            x = nhwc(x.detach()) if x.dtype == torch.int8 else signs_int8(x)
+            lib.binas_conv_depthwise(x.data_ptr(), n, h, w, c, self.weight.data_ptr(), *self.geometry, oh, ow, *tail)
+        else:
+            x = x.contiguous() if x.dtype == torch.int64 else sign_bits(x, threads)
+            conv = lib.binas_conv_dense_lut if self.table else lib.binas_conv_dense
+            conv(x.data_ptr(), n, h, w, c, words(c), self.weight.data_ptr(), self.cout, *self.geometry, oh, ow, *tail)
+        return out
+
+
+def _bits_last(signs: Tensor) -> Tensor:
+    """int8 +-1 (..., C) -> (..., words) uint64 as int64 storage, bit c set where the sign is -1."""
+    c = signs.shape[-1]
+    padded = torch.zeros((*signs.shape[:-1], words(c) * 64), dtype=torch.bool)
+    padded[..., :c] = signs < 0
+    packed = np.packbits(padded.numpy(), axis=-1, bitorder="little")  # bit i of byte j: channel 8 j + i
+    return torch.from_numpy(np.ascontiguousarray(packed).view("<u8").astype(np.int64, copy=False))
+
+
+def _byte_tables(bits: Tensor, cin: int) -> Tensor:
+    """(taps, cout, words) weight sign bits -> (taps, bytes, 256, cout) uint8: for each tap, input byte
+    position and byte value, the number of -1 products with each output's weights (popcount of the XOR)."""
+    taps, cout = bits.shape[:2]
+    nbytes = (cin + 7) // 8
+    weight_bytes = bits.numpy().view(np.uint8).reshape(taps, cout, -1)[:, :, :nbytes]  # little-endian words
+    popcount8 = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1).astype(np.uint8)
+    values = np.arange(256, dtype=np.uint8).reshape(1, 1, 256, 1)
+    table = popcount8[values ^ weight_bytes.transpose(0, 2, 1)[:, :, None, :]]
+    return torch.from_numpy(np.ascontiguousarray(table))
+
+
+def _output(mode: int, n: int, c: int, h: int, w: int) -> Tensor:
+    if mode == BITS:
+        return torch.empty((n, h, w, words(c)), dtype=torch.int64)
+    dtype = {VALUE: torch.float32, SIGN: torch.int8, ACC: torch.int32}[mode]
+    return torch.empty((n, c, h, w), dtype=dtype, memory_format=torch.channels_last)
+
+
+def unpack_bits(bits: Tensor, channels: int) -> Tensor:
+    """Sign bits (N, H, W, words) -> float +-1 (N, C, H, W), channels_last: for a consumer off the kernels."""
+    shifts = torch.arange(64, dtype=torch.int64)
+    set_bits = (bits.unsqueeze(-1) >> shifts).bitwise_and(1).flatten(-2)[..., :channels]
+    return (1.0 - 2.0 * set_bits.float()).permute(0, 3, 1, 2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m binas.export.kernels [--force]``: build the kernels for this machine now (install time)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    path = build(force="--force" in args)
+    if path is None:
+        print("binas native kernels: not built (no C compiler found, or the build failed); using other engines")
+        return 1
+    print(f"binas native kernels: {path}")
+    return 0
