@@ -10,7 +10,10 @@ a shared machine hits all alike), at batch 1 and `--batch-size`, on one thread a
 * `real-folded`: the real twin's deployment form (`binas.export.deploy`: BatchNorm folded into the convs);
 * `train-form`: the 1-bit network as it trains (beta * sign(W) and sign(x) computed every call);
 * `float-inference`: `binas.export.to_inference`: float convs on the folded +-beta kernels;
-* `deployed-onednn`: `binas.export.deploy`: int8 +-1 convs with int32 sums on PyTorch's oneDNN engine;
+* `deployed-native`: `binas.export.deploy` on binas's native kernels (the default where a C compiler is
+  found): XNOR-popcount / byte tables on sign bits for dense convs, int8 lanes for depth-wise ones, signs
+  passed between chained 1-bit convs as bits or int8;
+* `deployed-onednn`: the same deployment form with int8 +-1 convs and int32 sums on PyTorch's oneDNN engine;
 * `deployed-reference`: the same network, its integer sums computed by float convs;
 * `onnx-int8-ort` / `onnx-float-ort`: the int8 ONNX graph (`ConvInteger`) and the float one in ONNX Runtime.
 
@@ -51,6 +54,7 @@ FORMS = (
     "real-folded",
     "train-form",
     "float-inference",
+    "deployed-native",
     "deployed-onednn",
     "deployed-reference",
     "onnx-int8-ort",
@@ -84,6 +88,7 @@ def machine_info() -> dict[str, Any]:
         "onednn": onednn.group(0).replace("MKL-DNN", "oneDNN") if onednn else None,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
+        "native_kernels": _native_build(),
     }
     try:
         import onnxruntime
@@ -92,6 +97,19 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         info["onnxruntime"] = None
     return info
+
+
+def _native_build() -> dict[str, Any]:
+    """How binas's native kernels were built here (None: not available)."""
+    import subprocess
+
+    from binas.export import native
+
+    cc = native._compiler()
+    if cc is None or not native.available():
+        return {"available": False}
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()
+    return {"available": True, "compiler": version[0] if version else cc, "flags": " ".join(native._FLAGS)}
 
 
 def _loadavg() -> list[float] | None:
@@ -207,6 +225,7 @@ def time_by_module_kind(model: nn.Module, x: Tensor, calls: int) -> dict[str, An
     """Where a deployed network's time goes: wall ms per forward in each kind of leaf module (forward hooks),
     in the sign quantize step of the integer convs, and the rest (sums, concatenations, pooling' glue)."""
     import binas.export.integer_conv as integer_conv
+    import binas.export.native as native
 
     totals: dict[str, float] = {}
     starts: dict[int, float] = {}
@@ -221,15 +240,20 @@ def time_by_module_kind(model: nn.Module, x: Tensor, calls: int) -> dict[str, An
     leaves = [m for m in model.modules() if not list(m.children())]
     hooks = [m.register_forward_pre_hook(pre) for m in leaves] + [m.register_forward_hook(post) for m in leaves]
     quantize = [0.0]
-    original = integer_conv.sign_to_uint8
+    patched = [(integer_conv, "sign_to_uint8"), (native, "sign_bits"), (native, "signs_int8")]
+    originals = [getattr(module, name) for module, name in patched]
 
-    def timed_quantize(t: Tensor) -> Tensor:
-        start = time.perf_counter()
-        out = original(t)
-        quantize[0] += time.perf_counter() - start
-        return out
+    def timed(original: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        def run(*args: Any) -> Tensor:
+            start = time.perf_counter()
+            out = original(*args)
+            quantize[0] += time.perf_counter() - start
+            return out
 
-    integer_conv.sign_to_uint8 = timed_quantize  # type: ignore[assignment]
+        return run
+
+    for (module, name), original in zip(patched, originals):
+        setattr(module, name, timed(original))
     try:
         with torch.inference_mode():
             model(x)
@@ -240,7 +264,8 @@ def time_by_module_kind(model: nn.Module, x: Tensor, calls: int) -> dict[str, An
                 model(x)
             total = (time.perf_counter() - start) / calls
     finally:
-        integer_conv.sign_to_uint8 = original  # type: ignore[assignment]
+        for (module, name), original in zip(patched, originals):
+            setattr(module, name, original)
         for hook in hooks:
             hook.remove()
     per_kind = {k: 1e3 * v / calls for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
@@ -250,7 +275,7 @@ def time_by_module_kind(model: nn.Module, x: Tensor, calls: int) -> dict[str, An
         "image_size": x.shape[-1],
         "total_ms": 1e3 * total,
         "ms_by_module_kind": per_kind,
-        "sign_quantize_ms": 1e3 * quantize[0] / calls,  # part of IntegerConv2d's time
+        "sign_quantize_ms": 1e3 * quantize[0] / calls,  # signing float inputs: part of IntegerConv2d's time
         "outside_modules_ms": 1e3 * total - in_modules,  # node sums, concatenations, slicing
         "share_by_module_kind": {k: v / (1e3 * total) for k, v in per_kind.items()},
     }
@@ -266,7 +291,7 @@ def _state_bytes(model: nn.Module) -> int:
 def benchmark_policy(
     args: argparse.Namespace, policy: str, real: nn.Module, work: Path, seconds_real: float
 ) -> dict[str, Any]:
-    from binas.export import deploy, export_onnx, load_deployed, save_packed, to_inference
+    from binas.export import deploy, engine_available, export_onnx, load_deployed, save_packed, to_inference
     from binas.export.verify import compare_outputs, integer_sums_equal, onnx_runner
     from binas.metrics.complexity import profile_model
 
@@ -274,16 +299,19 @@ def benchmark_policy(
     torch.set_num_threads(1)
     packed_path = work / f"{policy}.packed.pt"
     packed = save_packed(binary, spec, packed_path)
-    deployed, _ = load_deployed(packed_path, engine="onednn")  # what ships: straight from the packed file
+    engines = [e for e in ("native", "onednn") if engine_available(e)]
+    # what ships: straight from the packed file, on each engine this machine has
+    deployed = {f"deployed-{e}": load_deployed(packed_path, engine=e)[0] for e in engines}
+    main_form = f"deployed-{engines[0]}"  # the default engine's
     reference = deploy(binary, engine="reference")
-    int8_path = export_onnx(deployed, work / f"{policy}.int8.onnx", spec.input_size)
+    int8_path = export_onnx(deployed[main_form], work / f"{policy}.int8.onnx", spec.input_size)
     float_path = export_onnx(binary, work / f"{policy}.float.onnx", spec.input_size)
     forms: dict[str, Callable[[Tensor], Any]] = {
         "real": real.to(memory_format=torch.channels_last),  # type: ignore[call-overload]
         "real-folded": deploy(real),
         "train-form": binary.to(memory_format=torch.channels_last),  # type: ignore[call-overload]
         "float-inference": to_inference(binary).to(memory_format=torch.channels_last),  # type: ignore[call-overload]
-        "deployed-onednn": deployed,
+        **deployed,
         "deployed-reference": reference,
         "onnx-int8-ort": OrtForm(int8_path),
         "onnx-float-ort": OrtForm(float_path),
@@ -292,7 +320,7 @@ def benchmark_policy(
     size = max(args.image_size)
     x = torch.randn(args.batch_size, spec.in_channels, size, size).contiguous(memory_format=torch.channels_last)
     breakdown = {
-        "deployed-onednn": time_by_module_kind(deployed, x, args.repeats),
+        **{name: time_by_module_kind(form, x, args.repeats) for name, form in deployed.items()},
         "real-folded": time_by_module_kind(forms["real-folded"], x, args.repeats),  # type: ignore[arg-type]
     }
     # accuracy on the digits test split, at the training size
@@ -301,9 +329,9 @@ def benchmark_policy(
 
     data = load_dataset("digits", "test", image_size=spec.image_size)
     batches = list(make_loader(data, 256, shuffle=False, seed=0))
-    layers = integer_sums_equal(binary, deployed, batches[0][0])
+    layers = [c for form in deployed.values() for c in integer_sums_equal(binary, form, batches[0][0])]
     agreement = {
-        "deployed-onednn": compare_outputs(binary, deployed, batches).to_dict(),
+        **{name: compare_outputs(binary, form, batches).to_dict() for name, form in deployed.items()},
         "deployed-reference": compare_outputs(binary, reference, batches).to_dict(),
         "onnx-int8-ort": compare_outputs(binary, onnx_runner(str(int8_path), threads=1), batches).to_dict(),
         "real": compare_outputs(binary, real, batches).to_dict(),
@@ -312,6 +340,7 @@ def benchmark_policy(
     bn = packed.buffer_bits / 1e6
     return {
         "policy": policy,
+        "default_form": main_form,
         "train_seconds": round(seconds, 1),
         "real_train_seconds": round(seconds_real, 1),
         "latency": latency,
@@ -328,7 +357,8 @@ def benchmark_policy(
         },
         "accuracy": {
             "images": len(data),
-            "integer_convs": len(layers),
+            "integer_convs": len(layers) // len(deployed),
+            "integer_sums_checked_on": list(deployed),
             "integer_sums": sum(c.sums for c in layers),
             "integer_sum_mismatches": sum(c.mismatches for c in layers),
             "vs_trained_1bit": agreement,
@@ -373,19 +403,23 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         "| policy | packed file / (estimate + BN stats) | float ONNX / int8 ONNX | top-1 agreement "
-        "(oneDNN, int8 ONNX) | integer sums equal | time in real-activation convs |",
+        "(native, oneDNN, int8 ONNX) | integer sums equal (both engines) | time in real-activation convs |",
         "|---|---|---|---|---|---|",
     ]
     for p in result["policies"]:
         s, a = p["size"], p["accuracy"]
-        shares = p["time_by_module_kind"]["deployed-onednn"]["share_by_module_kind"]
+        shares = p["time_by_module_kind"][p.get("default_form", "deployed-onednn")]["share_by_module_kind"]
         agree = a["vs_trained_1bit"]
+        pct = ", ".join(
+            f"{agree[f]['agreement_pct']:.1f} %"
+            for f in ("deployed-native", "deployed-onednn", "onnx-int8-ort")
+            if f in agree
+        )
         lines.append(
             f"| {p['policy']} | {s['packed']['file_bytes']:,} B = {s['packed_over_estimate_plus_bn']:.3f}x "
             f"({s['estimate_mbit']:.3f} + {s['bn_statistics_mbit']:.3f} Mbit) | "
             f"{s['onnx_float_over_int8']:.2f}x ({s['onnx_int8_bytes']:,} B) | "
-            f"{agree['deployed-onednn']['agreement_pct']:.1f} %, {agree['onnx-int8-ort']['agreement_pct']:.1f} % "
-            f"of {a['images']} | {a['integer_sums'] - a['integer_sum_mismatches']:,} / {a['integer_sums']:,} | "
+            f"{pct} of {a['images']} | {a['integer_sums'] - a['integer_sum_mismatches']:,} / {a['integer_sums']:,} | "
             f"{100 * shares.get('SignWeightConv2d', 0.0):.0f} % |"
         )
     return "\n".join(lines)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from binas.export import default_engine, engine_available
 from tests.benchmarks.scripts import benchmark_script
 
 
@@ -30,10 +31,12 @@ def test_every_form_is_timed_at_both_batches_and_thread_counts(quick):
     threads = {r["threads"] for r in policy["latency"]}
     assert 1 in threads
     cases = {(r["form"], r["batch"], r["threads"]) for r in policy["latency"]}
-    assert cases == {(f, b, t) for f in bench.FORMS for b in (1, bench.QUICK["batch_size"]) for t in threads}
+    forms = [f for f in bench.FORMS if not f.startswith("deployed-") or engine_available(f.split("-")[1])]
+    assert cases == {(f, b, t) for f in forms for b in (1, bench.QUICK["batch_size"]) for t in threads}
     assert all(r["median_ms"] > 0 and r["min_ms"] <= r["median_ms"] for r in policy["latency"])
     assert all(r["vs_real"] == pytest.approx(1.0) for r in policy["latency"] if r["form"] == "real")
-    breakdown = policy["time_by_module_kind"]["deployed-onednn"]
+    breakdown = policy["time_by_module_kind"][policy["default_form"]]
+    assert policy["default_form"] == f"deployed-{default_engine()}"
     assert breakdown["total_ms"] > 0 and breakdown["ms_by_module_kind"].get("IntegerConv2d", 0) > 0
 
 
@@ -43,7 +46,10 @@ def test_deployed_forms_agree_with_the_trained_network_and_sizes_are_reported(qu
     (policy,) = result["policies"]
     accuracy = policy["accuracy"]
     assert accuracy["integer_convs"] > 0 and accuracy["integer_sum_mismatches"] == 0
-    for form in ("deployed-onednn", "deployed-reference", "onnx-int8-ort"):
+    for form in ("deployed-native", "deployed-onednn", "deployed-reference", "onnx-int8-ort"):
+        if form not in accuracy["vs_trained_1bit"]:
+            assert not engine_available(form.split("-")[1])
+            continue
         assert accuracy["vs_trained_1bit"][form]["agreement_pct"] == 100.0
     size = policy["size"]
     assert size["packed"]["binary_weight_bits"] > 0 and size["packed_over_estimate_plus_bn"] > 0

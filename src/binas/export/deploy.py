@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from binas.export.deployed_cell import deploy_cells
 from binas.export.integer_conv import Engine, IntegerConv2d, default_engine, require_engine
 from binas.export.sign_weight_conv import SignWeightConv2d
 from binas.quant.layers import QuantConv2d
@@ -213,5 +214,6 @@ def deploy(
     _replace(net, "", kernels or {}, engine)
     if fuse_signs:
         _fuse_signs(net)
+    deploy_cells(net, native_pooling=engine == "native")
     net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return DeployedNetwork(net, engine).eval().requires_grad_(False)

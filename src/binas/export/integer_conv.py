@@ -256,7 +256,7 @@ class IntegerConv2d(nn.Module):
             x.device.type == "cpu"
             and self.native_supported()
             and native.available()
-            and (x.dtype == torch.int64 or x.shape[-1] * self.out_channels <= native.MAX_ROW)
+            and (x.dtype == native.BITS_DTYPE or x.shape[-1] * self.out_channels <= native.MAX_ROW)
         )
 
     def _prepacked(self, which: str) -> Tensor:
@@ -301,7 +301,7 @@ class IntegerConv2d(nn.Module):
     def _conv(self, x: Tensor, signs: Tensor) -> Tensor:
         if x.dtype == torch.uint8:  # a oneDNN sign output (2 = +1, 0 = -1) reaching the reference path
             x = x.float() - _INPUT_ZERO_POINT
-        elif x.dtype == torch.int64:  # native sign bits (N, H, W, words)
+        elif x.dtype == native.BITS_DTYPE:  # native sign bits (N, H, W, words)
             x = native.unpack_bits(x, self.kernel_shape[1] * self.groups)
         elif x.dtype == torch.int8:  # native int8 signs
             x = x.float()

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Output forms of a native conv (the kernel's `mode`).
 VALUE, SIGN, ACC, BITS = 0, 1, 2, 3
+#: The dtype of a sign-bits map (N, H, W, words): uint64 words stored as int64.
+BITS_DTYPE = torch.int64
 MAX_CHANNELS = 4096  # the kernels' per-pixel buffers (kernels/bitconv.c)
 MAX_ROW = 32768  # output width x channels: the kernels' per-row buffers
 MAX_DEPTHWISE_TAPS = 63  # int8 sums in the depth-wise kernel
@@ -118,11 +120,14 @@ def library() -> ctypes.CDLL | None:
     lib.binas_sign_f32.argtypes = [_P, _P, _I64]
     lib.binas_pack_f32.argtypes = [_P, _P, _I64, _I64, _I64, _I32]
     lib.binas_pack_i8.argtypes = [_P, _P, _I64, _I64, _I64, _I32]
+    lib.binas_pack_f32_at.argtypes = [_P, _P, _I64, _I64, _I64, _I64, _I32]
+    lib.binas_max_pool_f32.argtypes = [_P, *[_I64] * 12, _P, _I32]
     lib.binas_conv_dense.argtypes = [_P, _I64, _I64, _I64, _I64, _I64, _P, _I64, *_GEOMETRY, *_TAIL]
     lib.binas_conv_dense_lut.argtypes = lib.binas_conv_dense.argtypes
     lib.binas_conv_depthwise.argtypes = [_P, _I64, _I64, _I64, _I64, _P, *_GEOMETRY, *_TAIL]
-    for fn in (lib.binas_sign_f32, lib.binas_pack_f32, lib.binas_pack_i8, lib.binas_conv_dense):
+    for fn in (lib.binas_sign_f32, lib.binas_pack_f32, lib.binas_pack_i8, lib.binas_pack_f32_at):
         fn.restype = None
+    lib.binas_conv_dense.restype = lib.binas_max_pool_f32.restype = None
     lib.binas_conv_dense_lut.restype = lib.binas_conv_depthwise.restype = None
     return lib
 
@@ -160,9 +165,35 @@ def sign_bits(x: Tensor, threads: int) -> Tensor:
     """float or int8 +-1 (N, C, H, W) -> the sign bits (N, H, W, words) as int64 storage (bit c set: -1)."""
     n, c, h, w = x.shape
     x = nhwc(x.detach() if x.dtype == torch.int8 else x.detach().float())
-    out = torch.empty((n, h, w, words(c)), dtype=torch.int64)
+    out = torch.empty((n, h, w, words(c)), dtype=BITS_DTYPE)
     pack = _lib().binas_pack_i8 if x.dtype == torch.int8 else _lib().binas_pack_f32
     pack(x.data_ptr(), out.data_ptr(), n * h * w, c, words(c), threads)
+    return out
+
+
+def concat_sign_bits(parts: list[Tensor], threads: int) -> Tensor:
+    """The sign bits (N, H, W, words) of ``torch.cat(parts, dim=1)``, without building the float concatenation."""
+    n, _, h, w = parts[0].shape
+    channels = sum(int(p.shape[1]) for p in parts)
+    out = torch.zeros((n, h, w, words(channels)), dtype=BITS_DTYPE)
+    offset = 0
+    for part in parts:
+        part = nhwc(part.detach().float())
+        c = int(part.shape[1])
+        _lib().binas_pack_f32_at(part.data_ptr(), out.data_ptr(), n * h * w, c, words(channels), offset, threads)
+        offset += c
+    return out
+
+
+def max_pool(x: Tensor, kernel: list[int], stride: list[int], padding: list[int]) -> Tensor:
+    """``F.max_pool2d(x, kernel, stride, padding)`` (dilation 1, floor mode) of a float map, channels_last."""
+    x = nhwc(x.detach().float())
+    n, c, h, w = x.shape
+    oh, ow = (_out_size(s, k, st, p, 1) for s, k, st, p in zip((h, w), kernel, stride, padding))
+    out = torch.empty((n, c, oh, ow), memory_format=torch.channels_last)
+    _lib().binas_max_pool_f32(
+        x.data_ptr(), n, h, w, c, *kernel, *stride, *padding, oh, ow, out.data_ptr(), torch.get_num_threads()
+    )
     return out
 
 
@@ -208,7 +239,7 @@ class NativeConv:
     def __call__(self, x: Tensor, mode: int, scale: Tensor, shift: Tensor, threshold: Tensor) -> Tensor:
         lib, threads = _lib(), torch.get_num_threads()
         kh, kw, sh, sw, ph, pw, dh, dw = self.geometry
-        if x.dtype == torch.int64:  # sign bits (N, H, W, words) from a producer that knew this conv is dense
+        if x.dtype == BITS_DTYPE:  # sign bits (N, H, W, words) from a producer that knew this conv is dense
             n, h, w = x.shape[:3]
             c = self.cin
         else:
@@ -221,12 +252,12 @@ class NativeConv:
         out = _output(mode, n, self.cout, oh, ow)
         tail = [mode, scale.data_ptr(), shift.data_ptr(), threshold.data_ptr(), out.data_ptr(), threads]
         if self.depthwise:
-            if x.dtype == torch.int64:  # bits (producers send them to dense convs only; correct anyway)
+            if x.dtype == BITS_DTYPE:  # bits (producers send them to dense convs only; correct anyway)
                 x = unpack_bits(x, c)
             x = nhwc(x.detach()) if x.dtype == torch.int8 else signs_int8(x)
             lib.binas_conv_depthwise(x.data_ptr(), n, h, w, c, self.weight.data_ptr(), *self.geometry, oh, ow, *tail)
         else:
-            x = x.contiguous() if x.dtype == torch.int64 else sign_bits(x, threads)
+            x = x.contiguous() if x.dtype == BITS_DTYPE else sign_bits(x, threads)
             conv = lib.binas_conv_dense_lut if self.table else lib.binas_conv_dense
             conv(x.data_ptr(), n, h, w, c, words(c), self.weight.data_ptr(), self.cout, *self.geometry, oh, ow, *tail)
         return out
@@ -255,14 +286,14 @@ def _byte_tables(bits: Tensor, cin: int) -> Tensor:
 
 def _output(mode: int, n: int, c: int, h: int, w: int) -> Tensor:
     if mode == BITS:
-        return torch.empty((n, h, w, words(c)), dtype=torch.int64)
+        return torch.empty((n, h, w, words(c)), dtype=BITS_DTYPE)
     dtype = {VALUE: torch.float32, SIGN: torch.int8, ACC: torch.int32}[mode]
     return torch.empty((n, c, h, w), dtype=dtype, memory_format=torch.channels_last)
 
 
 def unpack_bits(bits: Tensor, channels: int) -> Tensor:
     """Sign bits (N, H, W, words) -> float +-1 (N, C, H, W), channels_last: for a consumer off the kernels."""
-    shifts = torch.arange(64, dtype=torch.int64)
+    shifts = torch.arange(64, dtype=BITS_DTYPE)
     set_bits = (bits.unsqueeze(-1) >> shifts).bitwise_and(1).flatten(-2)[..., :channels]
     return (1.0 - 2.0 * set_bits.float()).permute(0, 3, 1, 2)
 

@@ -15,6 +15,7 @@
  * Outputs (mode): 0 value = acc * scale + shift (float32 NHWC), 1 sign = acc >= thr ? +1 : -1 (int8 NHWC),
  * 2 acc (int32 NHWC, for bit-for-bit tests), 3 sign as bits (the input form of a dense conv).
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,25 @@ void binas_pack_f32(const float *x, uint64_t *out, int64_t pixels, int64_t c, in
 void binas_pack_i8(const int8_t *x, uint64_t *out, int64_t pixels, int64_t c, int64_t words, int32_t nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t p = 0; p < pixels; ++p) pack_pixel_i8(x + p * c, out + p * words, c, words);
+}
+
+/* OR the sign bits of `c` float channels per pixel into `out` (pixels x words), starting at channel `offset`:
+ * one part of a concatenation written straight as bits (the float concatenation is never built). */
+void binas_pack_f32_at(const float *x, uint64_t *out, int64_t pixels, int64_t c, int64_t words, int64_t offset,
+                       int32_t nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t p = 0; p < pixels; ++p) {
+        const float *xp = x + p * c;
+        uint64_t *op = out + p * words;
+        for (int64_t q = 0; q < c; q += 64) {
+            uint64_t word;
+            const int64_t n = c - q < 64 ? c - q : 64;
+            pack_pixel_f32(xp + q, &word, n, 1);
+            const int64_t bit = offset + q, w = bit >> 6, sh = bit & 63;
+            op[w] |= word << sh;
+            if (sh != 0 && w + 1 < words) op[w + 1] |= word >> (64 - sh);
+        }
+    }
 }
 
 /* The per-channel output parameters repeated for every pixel of an output row, so that writing a row is
@@ -373,4 +393,29 @@ done:
     free(base);
     free(colv);
     free_row_params(&params);
+}
+
+/* Max pooling of a float NHWC map (what a DARTS cell pools): the maximum over the taps inside the input
+ * (padding never wins), NaN propagating as in PyTorch. */
+void binas_max_pool_f32(const float *x, int64_t N, int64_t H, int64_t W, int64_t c, int64_t kh, int64_t kw,
+                        int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t OH, int64_t OW, float *out,
+                        int32_t nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t row = 0; row < N * OH; ++row) {
+        const int64_t n = row / OH, oh = row % OH;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+            float *restrict o = out + (row * OW + ow) * c;
+            for (int64_t k = 0; k < c; ++k) o[k] = -INFINITY;
+            for (int64_t i = 0; i < kh; ++i) {
+                const int64_t ih = oh * sh - ph + i;
+                if (ih < 0 || ih >= H) continue;
+                for (int64_t j = 0; j < kw; ++j) {
+                    const int64_t iw = ow * sw - pw + j;
+                    if (iw < 0 || iw >= W) continue;
+                    const float *restrict v = x + ((n * H + ih) * W + iw) * c;
+                    for (int64_t k = 0; k < c; ++k) o[k] = (v[k] > o[k] || v[k] != v[k]) ? v[k] : o[k];
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,144 @@
+"""Cells of a deployed DARTS network: the same sums and concatenations, computed with less float traffic.
+
+`DeployedCell` computes what `binas.nets.EvalCell` computes in eval mode, with two changes that leave every
+value as it is:
+
+* an op without parameters or buffers (max/avg pooling, skip) applied to the same state twice is computed
+  once (DARTS-V2's reduction cell pools each input two or three times);
+* with `output_bits` (chosen by `route_sign_bits` for the native engine), the cell's output is the sign bits
+  of the concatenation (`native.concat_sign_bits`) instead of the float concatenation. That is all its
+  consumers read when each is a 1-bit conv: the next cells' preprocessing (a 1x1 1-bit conv, or a
+  `FactorizedReduce` of two). The last cell, whose output is pooled for the classifier, keeps floats.
+
+`DeployedFactorizedReduce` is a `FactorizedReduce` that also takes sign bits (its offset grids are taken on
+the bits, zero bits padding an odd side: a padded 0 signs to +1, as in the trained network).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from binas.export import native
+from binas.export.integer_conv import IntegerConv2d
+from binas.export.signs import pair
+from binas.nets.network import EvalCell, Network
+from binas.space.ops import FactorizedReduce
+
+
+def _stateless_key(op: nn.Module) -> str | None:
+    """A key equal for two ops that compute the same function of their input (no parameters, no buffers,
+    same configuration); None for an op with state."""
+    if any(True for _ in op.parameters()) or any(True for _ in op.buffers()):
+        return None
+    return repr(op)
+
+
+class DeployedCell(nn.Module):
+    """An `EvalCell` for inference (module docstring); built from a cell whose convs are already deployed."""
+
+    def __init__(self, cell: EvalCell) -> None:
+        super().__init__()
+        self.preprocess0, self.preprocess1, self.ops = cell.preprocess0, cell.preprocess1, cell.ops
+        self.indices, self.concat, self.multiplier = cell.indices, cell.concat, cell.multiplier
+        self.reduction = cell.reduction
+        self.keys = [_stateless_key(op) for op in cell.ops]
+        self.output_bits = False
+
+    def forward(self, s0: Tensor, s1: Tensor, drop_prob: float = 0.0) -> Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        shared: dict[tuple[str, int], Tensor] = {}
+        for node in range(len(self.ops) // 2):
+            outputs = []
+            for j in (2 * node, 2 * node + 1):
+                key, index = self.keys[j], self.indices[j]
+                if key is None:
+                    outputs.append((self.ops[j](states[index]), True))  # a fresh tensor: may be summed in place
+                    continue
+                if (key, index) not in shared:
+                    shared[(key, index)] = self.ops[j](states[index])
+                outputs.append((shared[(key, index)], False))
+            (a, a_owned), (b, b_owned) = outputs
+            states.append(a.add_(b) if a_owned else b.add_(a) if b_owned else a + b)
+        parts = [states[i] for i in self.concat]
+        if self.output_bits and not torch.onnx.is_in_onnx_export():
+            return native.concat_sign_bits(parts, torch.get_num_threads())
+        return torch.cat(parts, dim=1)
+
+
+class DeployedFactorizedReduce(FactorizedReduce):
+    """`FactorizedReduce` whose input may be sign bits (N, H, W, words) for its two 1-bit convs."""
+
+    def __init__(self, fr: FactorizedReduce) -> None:
+        super().__init__(fr.pre, fr.conv_a, fr.conv_b, fr.post)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dtype != native.BITS_DTYPE:
+            return super().forward(x)
+        even, odd = x[:, ::2, ::2], x[:, 1::2, 1::2]
+        pad = (0, 0, 0, even.shape[2] - odd.shape[2], 0, even.shape[1] - odd.shape[1])
+        odd = nn.functional.pad(odd, pad)
+        return self.post(torch.cat([self.conv_a(even.contiguous()), self.conv_b(odd.contiguous())], dim=1))
+
+
+def _reads_bits(module: nn.Module) -> bool:
+    """Whether `module`'s first step is a 1-bit conv on the native engine that reads sign bits."""
+    if isinstance(module, DeployedFactorizedReduce):
+        pre = list(module.pre.children()) if isinstance(module.pre, nn.Sequential) else [module.pre]
+        return not pre and all(_reads_bits(c) for c in (module.conv_a, module.conv_b))
+    if isinstance(module, nn.Sequential):
+        steps = [m for m in module if not isinstance(m, nn.Identity)]
+        return bool(steps) and _reads_bits(steps[0])
+    return isinstance(module, IntegerConv2d) and module.prefers_bits()
+
+
+def deploy_cells(net: nn.Module, native_pooling: bool) -> int:
+    """Swap every `EvalCell` of each `Network` in `net` for a `DeployedCell` (and its `FactorizedReduce`s for
+    `DeployedFactorizedReduce`s; with `native_pooling`, max pools for `NativeMaxPool2d`s), then route sign
+    bits between cells where every consumer reads bits. Returns how many cells output bits."""
+    for module in list(net.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, FactorizedReduce) and not isinstance(child, DeployedFactorizedReduce):
+                setattr(module, name, DeployedFactorizedReduce(child))
+            elif native_pooling and NativeMaxPool2d.supports(child):
+                setattr(module, name, NativeMaxPool2d(child))  # type: ignore[arg-type]
+    routed = 0
+    for network in [m for m in net.modules() if isinstance(m, Network)]:
+        cells = network.cells
+        for i, cell in enumerate(cells):
+            if isinstance(cell, EvalCell):
+                cells[i] = DeployedCell(cell)
+        for i, cell in enumerate(cells):
+            consumers = [c.preprocess1 for c in cells[i + 1 : i + 2]] + [c.preprocess0 for c in cells[i + 2 : i + 3]]
+            # the last cell's output is pooled (floats); an auxiliary head only runs in training
+            if consumers and all(_reads_bits(c) for c in consumers):
+                cell.output_bits = True
+                routed += 1
+    return routed
+
+
+class NativeMaxPool2d(nn.Module):
+    """`nn.MaxPool2d` (dilation 1, floor mode, no indices) on the native kernels, for CPU float inputs."""
+
+    def __init__(self, pool: nn.MaxPool2d) -> None:
+        super().__init__()
+        self.pool = pool
+        self.args = [pair(v) for v in (pool.kernel_size, pool.stride, pool.padding)]
+
+    @staticmethod
+    def supports(pool: nn.Module) -> bool:
+        return (
+            type(pool) is nn.MaxPool2d
+            and pair(pool.dilation) == [1, 1]
+            and not pool.ceil_mode
+            and not pool.return_indices
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.device.type != "cpu" or x.dtype != torch.float32 or torch.onnx.is_in_onnx_export():
+            return self.pool(x)
+        return native.max_pool(x, *self.args)
+
+    def extra_repr(self) -> str:
+        kernel, stride, padding = self.args
+        return f"kernel_size={kernel}, stride={stride}, padding={padding}, native"
