@@ -108,8 +108,12 @@ def deploy_cells(net: nn.Module, native_pooling: bool) -> int:
         for i, cell in enumerate(cells):
             if isinstance(cell, EvalCell):
                 cells[i] = DeployedCell(cell)
-        for i, cell in enumerate(cells):
-            consumers = [c.preprocess1 for c in cells[i + 1 : i + 2]] + [c.preprocess0 for c in cells[i + 2 : i + 3]]
+        deployed = [c for c in cells if isinstance(c, DeployedCell)]
+        if len(deployed) != len(cells):
+            continue
+        for i, cell in enumerate(deployed):
+            consumers = [c.preprocess1 for c in deployed[i + 1 : i + 2]]
+            consumers += [c.preprocess0 for c in deployed[i + 2 : i + 3]]
             # the last cell's output is pooled (floats); an auxiliary head only runs in training
             if consumers and all(_reads_bits(c) for c in consumers):
                 cell.output_bits = True
