@@ -28,6 +28,12 @@ GEOMETRIES = {
     "depth-wise 3x3 dilated": (40, 40, 3, 1, 2, 2, 40, 8),
     "depth-wise 5x5 dilated stride 2": (70, 70, 5, 2, 4, 2, 70, 11),
     "depth-wise 7x7": (8, 8, 7, 1, 3, 1, 8, 5),
+    # rows of whole 32-byte runs: the sign bits leave the register directly (several pixels, or half a word)
+    "depth-wise c8 rows of 64 bytes": (8, 8, 3, 1, 1, 1, 8, 8),
+    "depth-wise c16 rows of 128 bytes": (16, 16, 3, 1, 1, 1, 16, 8),
+    "depth-wise c32 dilated": (32, 32, 3, 1, 2, 2, 32, 6),
+    "depth-wise c64": (64, 64, 3, 1, 1, 1, 64, 4),
+    "depth-wise c96": (96, 96, 3, 1, 1, 1, 96, 3),
 }
 
 

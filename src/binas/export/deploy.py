@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from binas.export import native
 from binas.export.deployed_cell import deploy_cells
 from binas.export.integer_conv import Engine, IntegerConv2d, default_engine, require_engine
 from binas.export.sign_weight_conv import SignWeightConv2d
@@ -182,9 +183,13 @@ class DeployedNetwork(nn.Module):
         self.engine = engine
 
     def forward(self, x: Tensor) -> Tensor:
-        if not torch.onnx.is_in_onnx_export():
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        if torch.onnx.is_in_onnx_export():
+            return self.net(x)
+        native.clear_sign_cache()  # signs are shared between the convs of one forward only
+        try:
+            return self.net(x.contiguous(memory_format=torch.channels_last))
+        finally:
+            native.clear_sign_cache()
 
     def integer_convs(self) -> dict[str, IntegerConv2d]:
         """The 1-bit x 1-bit convs by their name in the trained network."""

@@ -19,6 +19,9 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
+import weakref
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -37,7 +40,8 @@ BITS_DTYPE = torch.int64
 MAX_CHANNELS = 4096  # the kernels' per-pixel buffers (kernels/bitconv.c)
 MAX_ROW = 32768  # output width x channels: the kernels' per-row buffers
 MAX_DEPTHWISE_TAPS = 63  # int8 sums in the depth-wise kernel
-#: A dense conv uses byte tables (taps x input bytes x 256 x outputs) up to this size, XNOR-popcount above it.
+#: A dense conv uses byte tables (taps x input bytes x 256 x outputs) up to this size, XNOR-popcount above it
+#: (measured: tables 2-3x faster than popcount up to 256 KiB on an AVX2 CPU; benchmarks/results).
 MAX_TABLE_BYTES = 256 * 1024
 _FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c99")
 
@@ -143,6 +147,46 @@ def _lib() -> ctypes.CDLL:
     return lib
 
 
+#: Output buffers of the kernels, reused once nothing references them: on the CPUs measured, the fresh pages
+#: of a new multi-MB tensor (page faults and zeroing) cost more than many of the kernels that fill them (a
+#: batch-64 forward of the benchmark network: 151 ms -> 102 ms with a malloc that keeps freed memory).
+_POOL: dict[tuple[tuple[int, ...], torch.dtype, bool], list[Tensor]] = {}
+_POOL_LOCK = threading.Lock()
+_POOL_PER_SHAPE = 16
+_use_count = getattr(torch._C, "_storage_Use_Count", None)  # PyTorch's count of tensors on a storage
+
+
+def empty(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool = False) -> Tensor:
+    """An uninitialized tensor for a kernel's output, from the pool of buffers no tensor references any more
+    (``BINAS_NATIVE_POOL=0``: always a new one). The caller gets its own view: while it, or any view of it,
+    lives, the buffer is not handed out again."""
+
+    def new() -> Tensor:
+        if channels_last:
+            return torch.empty(shape, dtype=dtype, memory_format=torch.channels_last)
+        return torch.empty(shape, dtype=dtype)
+
+    if _use_count is None or os.environ.get("BINAS_NATIVE_POOL", "1") == "0":
+        return new()
+    key = (tuple(int(d) for d in shape), dtype, channels_last)
+    with _POOL_LOCK:
+        buffers = _POOL.setdefault(key, [])
+        for buffer in buffers:
+            if _use_count(buffer.untyped_storage()._cdata) == 2:  # the pool's tensor and this storage object
+                return buffer.as_strided(buffer.size(), buffer.stride())
+        buffer = new()
+        if len(buffers) < _POOL_PER_SHAPE:
+            buffers.append(buffer)
+            return buffer.as_strided(buffer.size(), buffer.stride())
+        return buffer
+
+
+def release_pool() -> None:
+    """Drop the pooled buffers (memory in use stays with the tensors that hold it)."""
+    with _POOL_LOCK:
+        _POOL.clear()
+
+
 def words(channels: int) -> int:
     """uint64 words per pixel of sign bits."""
     return (channels + 63) // 64
@@ -153,29 +197,69 @@ def nhwc(x: Tensor) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+class _SignCache(threading.local):
+    """The signs last computed from float maps: a DARTS state feeds two or three 1-bit ops (and the stem's
+    output three 1-bit convs), each of which would otherwise sign the same map again. An entry is used only
+    for the very tensor it came from (a weak reference) at the same version (no in-place change since; an
+    inference-mode tensor has no version, so `DeployedNetwork` clears the cache around each forward)."""
+
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[weakref.ref[Tensor], int, str, Tensor]] = []
+
+    def get(self, x: Tensor, form: str, compute: Callable[[], Tensor]) -> Tensor:
+        version = -1 if x.is_inference() else x._version
+        self.entries = [e for e in self.entries if e[0]() is not None]
+        for source, seen, kind, out in self.entries:
+            if kind == form and source() is x and seen == version:
+                return out
+        out = compute()
+        self.entries = [*self.entries[-(self.SIZE - 1) :], (weakref.ref(x), version, form, out)]
+        return out
+
+    def clear(self) -> None:
+        self.entries = []
+
+
+_sign_cache = _SignCache()
+
+
+def clear_sign_cache() -> None:
+    _sign_cache.clear()
+
+
 def signs_int8(x: Tensor) -> Tensor:
     """float (N, C, H, W) -> int8 +-1 of the same shape, channels_last (x >= 0 -> +1; NaN -> -1)."""
-    x = nhwc(x.detach().float())
-    out = torch.empty(x.shape, dtype=torch.int8, memory_format=torch.channels_last)
-    _lib().binas_sign_f32(x.data_ptr(), out.data_ptr(), x.numel())
-    return out
+
+    def compute() -> Tensor:
+        src = nhwc(x.detach().float())
+        out = empty(tuple(src.shape), torch.int8, channels_last=True)
+        _lib().binas_sign_f32(src.data_ptr(), out.data_ptr(), src.numel())
+        return out
+
+    return _sign_cache.get(x, "int8", compute)
 
 
 def sign_bits(x: Tensor, threads: int) -> Tensor:
     """float or int8 +-1 (N, C, H, W) -> the sign bits (N, H, W, words) as int64 storage (bit c set: -1)."""
     n, c, h, w = x.shape
-    x = nhwc(x.detach() if x.dtype == torch.int8 else x.detach().float())
-    out = torch.empty((n, h, w, words(c)), dtype=BITS_DTYPE)
-    pack = _lib().binas_pack_i8 if x.dtype == torch.int8 else _lib().binas_pack_f32
-    pack(x.data_ptr(), out.data_ptr(), n * h * w, c, words(c), threads)
-    return out
+
+    def compute() -> Tensor:
+        src = nhwc(x.detach() if x.dtype == torch.int8 else x.detach().float())
+        out = empty((n, h, w, words(c)), BITS_DTYPE)
+        pack = _lib().binas_pack_i8 if src.dtype == torch.int8 else _lib().binas_pack_f32
+        pack(src.data_ptr(), out.data_ptr(), n * h * w, c, words(c), threads)
+        return out
+
+    return _sign_cache.get(x, "bits", compute)
 
 
 def concat_sign_bits(parts: list[Tensor], threads: int) -> Tensor:
     """The sign bits (N, H, W, words) of ``torch.cat(parts, dim=1)``, without building the float concatenation."""
     n, _, h, w = parts[0].shape
     channels = sum(int(p.shape[1]) for p in parts)
-    out = torch.zeros((n, h, w, words(channels)), dtype=BITS_DTYPE)
+    out = empty((n, h, w, words(channels)), BITS_DTYPE).zero_()
     offset = 0
     for part in parts:
         part = nhwc(part.detach().float())
@@ -190,7 +274,7 @@ def max_pool(x: Tensor, kernel: list[int], stride: list[int], padding: list[int]
     x = nhwc(x.detach().float())
     n, c, h, w = x.shape
     oh, ow = (_out_size(s, k, st, p, 1) for s, k, st, p in zip((h, w), kernel, stride, padding))
-    out = torch.empty((n, c, oh, ow), memory_format=torch.channels_last)
+    out = empty((n, c, oh, ow), torch.float32, channels_last=True)
     _lib().binas_max_pool_f32(
         x.data_ptr(), n, h, w, c, *kernel, *stride, *padding, oh, ow, out.data_ptr(), torch.get_num_threads()
     )
@@ -216,14 +300,15 @@ class NativeConv:
         self.cout, self.cin = cout, cin_per_group * groups
         self.geometry = [kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]]
         taps = signs.detach().cpu().to(torch.int8).permute(2, 3, 0, 1)  # (kh, kw, cout, cin / groups)
-        self.table = False
+        self.table: Tensor | None = None  # byte lookup tables (dense convs of small fan-in)
         if self.depthwise:
             self.weight = taps.reshape(kh * kw, cout).contiguous()
-        else:
-            self.weight = _bits_last(taps.reshape(kh * kw, cout, self.cin))
-            table_bytes = kh * kw * ((self.cin + 7) // 8) * 256 * cout
-            if table_bytes <= MAX_TABLE_BYTES and self.cin * kh * kw <= 65535:
-                self.weight, self.table = _byte_tables(self.weight, self.cin), True
+            return
+        self.weight = _bits_last(taps.reshape(kh * kw, cout, self.cin))
+        if self.cin * kh * kw > 65535:
+            return
+        if kh * kw * ((self.cin + 7) // 8) * 256 * cout <= MAX_TABLE_BYTES:
+            self.table = _byte_tables(self.weight, self.cin)
 
     @staticmethod
     def supports(shape: tuple[int, ...], groups: int) -> bool:
@@ -258,8 +343,11 @@ class NativeConv:
             lib.binas_conv_depthwise(x.data_ptr(), n, h, w, c, self.weight.data_ptr(), *self.geometry, oh, ow, *tail)
         else:
             x = x.contiguous() if x.dtype == BITS_DTYPE else sign_bits(x, threads)
-            conv = lib.binas_conv_dense_lut if self.table else lib.binas_conv_dense
-            conv(x.data_ptr(), n, h, w, c, words(c), self.weight.data_ptr(), self.cout, *self.geometry, oh, ow, *tail)
+            head = [x.data_ptr(), n, h, w, c, words(c)]
+            if self.table is not None:
+                lib.binas_conv_dense_lut(*head, self.table.data_ptr(), self.cout, *self.geometry, oh, ow, *tail)
+            else:
+                lib.binas_conv_dense(*head, self.weight.data_ptr(), self.cout, *self.geometry, oh, ow, *tail)
         return out
 
 
@@ -286,9 +374,9 @@ def _byte_tables(bits: Tensor, cin: int) -> Tensor:
 
 def _output(mode: int, n: int, c: int, h: int, w: int) -> Tensor:
     if mode == BITS:
-        return torch.empty((n, h, w, words(c)), dtype=BITS_DTYPE)
+        return empty((n, h, w, words(c)), BITS_DTYPE)
     dtype = {VALUE: torch.float32, SIGN: torch.int8, ACC: torch.int32}[mode]
-    return torch.empty((n, c, h, w), dtype=dtype, memory_format=torch.channels_last)
+    return empty((n, c, h, w), dtype, channels_last=True)
 
 
 def unpack_bits(bits: Tensor, channels: int) -> Tensor:

@@ -235,13 +235,14 @@ done:
 
 #ifdef __AVX2__
 /* The common case in one pass, accumulators in registers: a 1x1 conv without padding (point-wise convs,
- * FactorizedReduce's halves) by byte tables, cout a multiple of 16. For +1 iff sum >= thr with
+ * FactorizedReduce's halves) by byte tables, cout a multiple of 16. (Nibble tables, 16x smaller, measured
+ * slower even where byte tables outgrow L1.) For +1 iff sum >= thr with
  * sum = cin - 2 cnt: -1 iff cnt > lim = floor((cin - thr) / 2); a value is (cin scale + shift) - 2 scale cnt. */
 static void dense_1x1_tables(const uint64_t *xb, int64_t N, int64_t H, int64_t W, int64_t cin, int64_t words,
                              const uint8_t *lut, int64_t cout, int64_t sh, int64_t sw, int64_t OH, int64_t OW,
-                             int32_t mode, const float *scale, const float *shift, const int32_t *thr, void *out,
-                             int32_t nthreads) {
-    const int64_t nbytes = (cin + 7) / 8, chunks = cout / 16, out_words = (cout + 63) / 64;
+                             int32_t mode, const float *scale, const float *shift, const int32_t *thr,
+                             void *out, int32_t nthreads) {
+    const int64_t lookups = (cin + 7) / 8, out_words = (cout + 63) / 64;
     int16_t lim[MAX_CHANNELS];
     float a[MAX_CHANNELS], b[MAX_CHANNELS];
     for (int64_t o = 0; o < cout; ++o) {
@@ -254,17 +255,23 @@ static void dense_1x1_tables(const uint64_t *xb, int64_t N, int64_t H, int64_t W
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t row = 0; row < N * OH; ++row) {
         const int64_t n = row / OH, oh = row % OH;
+        const uint8_t *rows[MAX_CHANNELS / 8]; /* this pixel's table row per input byte */
         for (int64_t ow = 0; ow < OW; ++ow) {
             const int64_t pixel = row * OW + ow;
             const uint8_t *bytes = (const uint8_t *)(xb + ((n * H + oh * sh) * W + ow * sw) * words);
+            for (int64_t k = 0; k < lookups; ++k) rows[k] = lut + (k * 256 + bytes[k]) * cout;
             if (mode == MODE_BITS) memset((uint64_t *)out + pixel * out_words, 0, (size_t)out_words * 8);
-            for (int64_t q = 0; q < chunks; ++q) {
-                __m256i cnt = _mm256_setzero_si256();
-                for (int64_t k = 0; k < nbytes; ++k) {
-                    const uint8_t *e = lut + (k * 256 + bytes[k]) * cout + q * 16;
-                    cnt = _mm256_add_epi16(cnt, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)e)));
+            for (int64_t o = 0; o < cout; o += 16) {
+                __m256i c0 = _mm256_setzero_si256(), c1 = _mm256_setzero_si256();
+                int64_t k = 0;
+                for (; k + 2 <= lookups; k += 2) { /* two chains: the adds wait on table loads */
+                    c0 = _mm256_add_epi16(c0, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(rows[k] + o))));
+                    c1 = _mm256_add_epi16(c1,
+                                          _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(rows[k + 1] + o))));
                 }
-                const int64_t o = q * 16;
+                if (k < lookups)
+                    c0 = _mm256_add_epi16(c0, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(rows[k] + o))));
+                const __m256i cnt = _mm256_add_epi16(c0, c1);
                 if (mode == MODE_VALUE) {
                     float *dst = (float *)out + pixel * cout + o;
                     const __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(cnt)));
@@ -309,89 +316,132 @@ void binas_conv_dense_lut(const uint64_t *xb, int64_t N, int64_t H, int64_t W, i
 }
 
 /* Depth-wise conv on int8 signs. x: (N, H, W, C); w: (KH * KW, C) int8 +-1; at most 63 taps (int8 sums).
- * A tap adds, for a run of output pixels, the XOR of input and weight bytes to the row's int8 sums; with
- * stride 1 along the width the run is contiguous in memory (the weights repeated per pixel): one long
- * vectorized loop per tap and row. The sum of a pixel is valid + s (valid: taps inside the input), so the
- * outputs are written from s with per-row tables indexed by the number of valid kernel rows:
- * sign: +1 iff s >= thr - valid (int8, clamped: |s| <= 63); value: s * scale + (valid * scale + shift). */
+ * Each output row is summed into int8 lanes, then written from the exact sums with the per-channel
+ * parameters repeated along the row (`RowParams`, thresholds clamped to int8: |sum| <= 63).
+ * AVX2, stride 1 along the width: the input is copied once with zero columns around each row, so a tap of
+ * a 32-byte run of output lanes is one load at a fixed offset, and _mm256_sign_epi8(w, x) gives w * x with
+ * a padded 0 contributing 0; the sums stay in a register across the taps. Otherwise: one output pixel at a
+ * time, with +1 = 0x01 and -1 = 0xFF so that x * w = 1 + (int8)(x ^ w) over the taps inside the input. */
 void binas_conv_depthwise(const int8_t *x, int64_t N, int64_t H, int64_t W, int64_t c, const int8_t *w, int64_t kh,
                           int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
                           int64_t OH, int64_t OW, int32_t mode, const float *scale, const float *shift,
                           const int32_t *thr, void *out, int32_t nthreads) {
     const int64_t row_len = OW * c, taps = kh * kw, words = (c + 63) / 64;
+    const int64_t row_pad = (row_len + 31) / 32 * 32, wp = W + 2 * pw; /* padded output row, input row */
     RowParams params = {NULL, NULL, NULL};
-    int8_t *wrow = malloc((size_t)(taps * row_len));                    /* each tap's weights, per pixel */
-    int8_t *tadj = malloc((size_t)((kh + 1) * row_len));                /* thr - valid, per valid rows */
-    float *base = malloc((size_t)((kh + 1) * row_len) * sizeof(float)); /* valid * scale + shift */
+    int8_t *wrow = calloc((size_t)(taps * row_pad), 1); /* each tap's weights, repeated for every output pixel */
+    int8_t *tadj = malloc((size_t)row_pad);             /* thresholds clamped to int8 */
     int32_t *colv = malloc((size_t)OW * sizeof(int32_t));
-    if (wrow == NULL || tadj == NULL || base == NULL || colv == NULL ||
-        !row_params(&params, OW, c, scale, shift, thr))
-        goto done;
+    int8_t *padded = NULL;
+    int vector = 0;
+#ifdef __AVX2__
+    vector = sw == 1;
+#endif
+    if (wrow == NULL || tadj == NULL || colv == NULL || !row_params(&params, OW, c, scale, shift, thr)) goto done;
+    if (vector) { /* zero columns left and right of every row, and a 64-byte tail for the last run */
+        padded = malloc((size_t)(N * H * wp * c + 64));
+        if (padded == NULL) goto done;
+        memset(padded + N * H * wp * c, 0, 64);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+        for (int64_t r = 0; r < N * H; ++r) {
+            int8_t *dst = padded + r * wp * c;
+            memset(dst, 0, (size_t)(pw * c));
+            memcpy(dst + pw * c, x + r * W * c, (size_t)(W * c));
+            memset(dst + (pw + W) * c, 0, (size_t)(pw * c));
+        }
+    }
     column_taps(colv, OW, kw, sw, pw, dw, W);
     for (int64_t t = 0; t < taps; ++t)
-        for (int64_t ow = 0; ow < OW; ++ow) memcpy(wrow + t * row_len + ow * c, w + t * c, (size_t)c);
-    for (int64_t r = 0; r <= kh; ++r)
-        for (int64_t ow = 0; ow < OW; ++ow)
-            for (int64_t k = 0; k < c; ++k) {
-                const int64_t valid = r * colv[ow], t = (int64_t)thr[k] - valid, i = r * row_len + ow * c + k;
-                tadj[i] = (int8_t)(t < -127 ? -127 : t > 127 ? 127 : t);
-                base[i] = (float)valid * scale[k] + shift[k];
-            }
+        for (int64_t ow = 0; ow < OW; ++ow) memcpy(wrow + t * row_pad + ow * c, w + t * c, (size_t)c);
+    for (int64_t k = 0; k < row_len; ++k) {
+        const int32_t t = params.thr[k];
+        tadj[k] = (int8_t)(t < -127 ? -127 : t > 127 ? 127 : t);
+    }
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t row = 0; row < N * OH; ++row) {
         const int64_t n = row / OH, oh = row % OH;
-        int8_t s_buffer[MAX_ROW];
+        int8_t s_buffer[MAX_ROW + 32];
         int8_t *restrict s = s_buffer;
-        int64_t rowv = 0;
-        memset(s, 0, (size_t)row_len);
-        for (int64_t i = 0; i < kh; ++i) {
-            const int64_t ih = oh * sh - ph + i * dh;
-            if (ih < 0 || ih >= H) continue;
-            ++rowv;
-            for (int64_t j = 0; j < kw; ++j) {
-                const int8_t *restrict wt = wrow + (i * kw + j) * row_len;
-                if (sw == 1) {
-                    int64_t lo = pw - j * dw, hi = W + pw - j * dw; /* output columns whose tap is inside */
-                    lo = lo < 0 ? 0 : lo;
-                    hi = hi > OW ? OW : hi;
-                    if (lo >= hi) continue;
-                    const int8_t *restrict src = x + ((n * H + ih) * W + (lo - pw + j * dw)) * c;
-                    const int64_t len = (hi - lo) * c, start = lo * c;
-                    for (int64_t k = 0; k < len; ++k) s[start + k] += (int8_t)(src[k] ^ wt[start + k]);
+#ifdef __AVX2__
+        if (vector) {
+            const int8_t *rows[64]; /* the padded input rows inside the image, per kernel row */
+            const int8_t *wts[64];
+            int64_t used = 0;
+            for (int64_t i = 0; i < kh; ++i) {
+                const int64_t ih = oh * sh - ph + i * dh;
+                if (ih >= 0 && ih < H) rows[used] = padded + (n * H + ih) * wp * c, wts[used++] = wrow + i * kw * row_pad;
+            }
+            /* sign bits straight from the register when a 32-byte run holds whole pixels or whole words */
+            const int bits_direct = mode == MODE_BITS && (32 % c == 0 || c % 32 == 0) && row_len % 32 == 0;
+            uint64_t *bits_out = (uint64_t *)out + row * OW * words;
+            for (int64_t b = 0; b < row_len; b += 32) {
+                __m256i acc = _mm256_setzero_si256();
+                for (int64_t r = 0; r < used; ++r)
+                    for (int64_t j = 0; j < kw; ++j) {
+                        const __m256i xv = _mm256_loadu_si256((const __m256i *)(rows[r] + j * dw * c + b));
+                        const __m256i wv = _mm256_loadu_si256((const __m256i *)(wts[r] + j * row_pad + b));
+                        acc = _mm256_add_epi8(acc, _mm256_sign_epi8(wv, xv));
+                    }
+                if (!bits_direct) {
+                    _mm256_storeu_si256((__m256i *)(s + b), acc);
                     continue;
                 }
-                for (int64_t ow = 0; ow < OW; ++ow) {
-                    const int64_t iw = ow * sw - pw + j * dw;
-                    if (iw < 0 || iw >= W) continue;
-                    const int8_t *restrict xp = x + ((n * H + ih) * W + iw) * c;
-                    for (int64_t k = 0; k < c; ++k) s[ow * c + k] += (int8_t)(xp[k] ^ wt[ow * c + k]);
+                const __m256i neg = _mm256_cmpgt_epi8(_mm256_loadu_si256((const __m256i *)(tadj + b)), acc);
+                const uint64_t m = (uint32_t)_mm256_movemask_epi8(neg);
+                if (c % 32 == 0) { /* a 32-channel half of a word of one pixel */
+                    const int64_t pixel = b / c, bit = b % c;
+                    uint64_t *word = bits_out + pixel * words + (bit >> 6);
+                    *word = (bit & 63) ? (*word | (m << 32)) : m;
+                } else { /* 32 / c whole pixels */
+                    const uint64_t keep = (1ULL << c) - 1;
+                    for (int64_t q = 0; q < 32 / c; ++q) bits_out[(b / c + q) * words] = (m >> (q * c)) & keep;
                 }
             }
+            if (bits_direct) continue;
+        } else
+#endif
+        {
+            memset(s, 0, (size_t)row_len);
+            int64_t rowv = 0;
+            for (int64_t i = 0; i < kh; ++i) {
+                const int64_t ih = oh * sh - ph + i * dh;
+                if (ih < 0 || ih >= H) continue;
+                ++rowv;
+                for (int64_t j = 0; j < kw; ++j) {
+                    const int8_t *restrict wt = wrow + (i * kw + j) * row_pad;
+                    for (int64_t ow = 0; ow < OW; ++ow) {
+                        const int64_t iw = ow * sw - pw + j * dw;
+                        if (iw < 0 || iw >= W) continue;
+                        const int8_t *restrict xp = x + ((n * H + ih) * W + iw) * c;
+                        for (int64_t k = 0; k < c; ++k) s[ow * c + k] += (int8_t)(xp[k] ^ wt[ow * c + k]);
+                    }
+                }
+            }
+            for (int64_t ow = 0; ow < OW; ++ow)
+                for (int64_t k = 0; k < c; ++k) s[ow * c + k] = (int8_t)(s[ow * c + k] + rowv * colv[ow]);
         }
-        const int8_t *restrict t = tadj + rowv * row_len;
         if (mode == MODE_VALUE) {
-            const float *restrict b = base + rowv * row_len, *restrict sc = params.scale;
+            const float *restrict sc = params.scale, *restrict sf = params.shift;
             float *restrict o = (float *)out + row * row_len;
-            for (int64_t k = 0; k < row_len; ++k) o[k] = (float)s[k] * sc[k] + b[k];
+            for (int64_t k = 0; k < row_len; ++k) o[k] = (float)s[k] * sc[k] + sf[k];
         } else if (mode == MODE_SIGN) {
             int8_t *restrict o = (int8_t *)out + row * row_len;
-            for (int64_t k = 0; k < row_len; ++k) o[k] = (int8_t)(1 - 2 * (s[k] < t[k]));
+            for (int64_t k = 0; k < row_len; ++k) o[k] = (int8_t)(1 - 2 * (s[k] < tadj[k]));
         } else if (mode == MODE_BITS) {
             int8_t neg[MAX_ROW];
-            for (int64_t k = 0; k < row_len; ++k) neg[k] = (int8_t)(-(s[k] < t[k]));
+            for (int64_t k = 0; k < row_len; ++k) neg[k] = (int8_t)(-(s[k] < tadj[k]));
             uint64_t *o = (uint64_t *)out + row * OW * words;
             for (int64_t ow = 0; ow < OW; ++ow) pack_pixel_i8(neg + ow * c, o + ow * words, c, words);
         } else {
             int32_t *o = (int32_t *)out + row * row_len;
-            for (int64_t ow = 0; ow < OW; ++ow)
-                for (int64_t k = 0; k < c; ++k) o[ow * c + k] = (int32_t)(rowv * colv[ow]) + s[ow * c + k];
+            for (int64_t k = 0; k < row_len; ++k) o[k] = s[k];
         }
     }
 done:
     free(wrow);
     free(tadj);
-    free(base);
     free(colv);
+    free(padded);
     free_row_params(&params);
 }
 
