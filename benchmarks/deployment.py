@@ -240,7 +240,7 @@ def time_by_module_kind(model: nn.Module, x: Tensor, calls: int) -> dict[str, An
     leaves = [m for m in model.modules() if not list(m.children())]
     hooks = [m.register_forward_pre_hook(pre) for m in leaves] + [m.register_forward_hook(post) for m in leaves]
     quantize = [0.0]
-    patched = [(integer_conv, "sign_to_uint8"), (native, "sign_bits"), (native, "signs_int8")]
+    patched = [(integer_conv, "sign_to_uint8"), (native, "sign_bits")]
     originals = [getattr(module, name) for module, name in patched]
 
     def timed(original: Callable[..., Tensor]) -> Callable[..., Tensor]:

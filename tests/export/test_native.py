@@ -61,7 +61,8 @@ def test_every_kernel_path_and_output_form_is_exact(case):
     scale, shift = torch.rand(c_out) + 0.1, torch.randn(c_out)
     threshold = torch.randint(-k * k * c_in // groups, k * k * c_in // groups + 1, (c_out,), dtype=torch.int32)
     sign = torch.where(exact >= threshold.reshape(1, -1, 1, 1).double(), 1, -1).to(torch.int8)
-    inputs = {"float": x, "int8": native.signs_int8(x), "bits": native.sign_bits(x, 1)}
+    int8 = torch.where(x >= 0, 1, -1).to(torch.int8).contiguous(memory_format=torch.channels_last)
+    inputs = {"float": x, "int8": int8, "bits": native.sign_bits(x, 1)}
     for form, given in inputs.items():
         acc = conv(given, native.ACC, scale, shift, threshold)
         assert acc.dtype == torch.int32 and torch.equal(acc.double(), exact), (case, form)

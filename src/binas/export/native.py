@@ -121,15 +121,14 @@ def library() -> ctypes.CDLL | None:
         return None
     if lib is None:
         return None
-    lib.binas_sign_f32.argtypes = [_P, _P, _I64]
     lib.binas_pack_f32.argtypes = [_P, _P, _I64, _I64, _I64, _I32]
     lib.binas_pack_i8.argtypes = [_P, _P, _I64, _I64, _I64, _I32]
     lib.binas_pack_f32_at.argtypes = [_P, _P, _I64, _I64, _I64, _I64, _I32]
     lib.binas_max_pool_f32.argtypes = [_P, *[_I64] * 12, _P, _I32]
     lib.binas_conv_dense.argtypes = [_P, _I64, _I64, _I64, _I64, _I64, _P, _I64, *_GEOMETRY, *_TAIL]
     lib.binas_conv_dense_lut.argtypes = lib.binas_conv_dense.argtypes
-    lib.binas_conv_depthwise.argtypes = [_P, _I64, _I64, _I64, _I64, _P, *_GEOMETRY, *_TAIL]
-    for fn in (lib.binas_sign_f32, lib.binas_pack_f32, lib.binas_pack_i8, lib.binas_pack_f32_at):
+    lib.binas_conv_depthwise.argtypes = [_P, _I32, _I64, _I64, _I64, _I64, _P, *_GEOMETRY, *_TAIL]
+    for fn in (lib.binas_pack_f32, lib.binas_pack_i8, lib.binas_pack_f32_at):
         fn.restype = None
     lib.binas_conv_dense.restype = lib.binas_max_pool_f32.restype = None
     lib.binas_conv_dense_lut.restype = lib.binas_conv_depthwise.restype = None
@@ -198,24 +197,24 @@ def nhwc(x: Tensor) -> Tensor:
 
 
 class _SignCache(threading.local):
-    """The signs last computed from float maps: a DARTS state feeds two or three 1-bit ops (and the stem's
-    output three 1-bit convs), each of which would otherwise sign the same map again. An entry is used only
+    """The sign bits last computed from float maps: a DARTS state feeds several 1-bit convs (the stem's
+    output three), each of which would otherwise sign the same map again. An entry is used only
     for the very tensor it came from (a weak reference) at the same version (no in-place change since; an
     inference-mode tensor has no version, so `DeployedNetwork` clears the cache around each forward)."""
 
     SIZE = 8
 
     def __init__(self) -> None:
-        self.entries: list[tuple[weakref.ref[Tensor], int, str, Tensor]] = []
+        self.entries: list[tuple[weakref.ref[Tensor], int, Tensor]] = []
 
-    def get(self, x: Tensor, form: str, compute: Callable[[], Tensor]) -> Tensor:
+    def get(self, x: Tensor, compute: Callable[[], Tensor]) -> Tensor:
         version = -1 if x.is_inference() else x._version
         self.entries = [e for e in self.entries if e[0]() is not None]
-        for source, seen, kind, out in self.entries:
-            if kind == form and source() is x and seen == version:
+        for source, seen, out in self.entries:
+            if source() is x and seen == version:
                 return out
         out = compute()
-        self.entries = [*self.entries[-(self.SIZE - 1) :], (weakref.ref(x), version, form, out)]
+        self.entries = [*self.entries[-(self.SIZE - 1) :], (weakref.ref(x), version, out)]
         return out
 
     def clear(self) -> None:
@@ -229,18 +228,6 @@ def clear_sign_cache() -> None:
     _sign_cache.clear()
 
 
-def signs_int8(x: Tensor) -> Tensor:
-    """float (N, C, H, W) -> int8 +-1 of the same shape, channels_last (x >= 0 -> +1; NaN -> -1)."""
-
-    def compute() -> Tensor:
-        src = nhwc(x.detach().float())
-        out = empty(tuple(src.shape), torch.int8, channels_last=True)
-        _lib().binas_sign_f32(src.data_ptr(), out.data_ptr(), src.numel())
-        return out
-
-    return _sign_cache.get(x, "int8", compute)
-
-
 def sign_bits(x: Tensor, threads: int) -> Tensor:
     """float or int8 +-1 (N, C, H, W) -> the sign bits (N, H, W, words) as int64 storage (bit c set: -1)."""
     n, c, h, w = x.shape
@@ -252,7 +239,7 @@ def sign_bits(x: Tensor, threads: int) -> Tensor:
         pack(src.data_ptr(), out.data_ptr(), n * h * w, c, words(c), threads)
         return out
 
-    return _sign_cache.get(x, "bits", compute)
+    return _sign_cache.get(x, compute)
 
 
 def concat_sign_bits(parts: list[Tensor], threads: int) -> Tensor:
@@ -339,8 +326,9 @@ class NativeConv:
         if self.depthwise:
             if x.dtype == BITS_DTYPE:  # bits (producers send them to dense convs only; correct anyway)
                 x = unpack_bits(x, c)
-            x = nhwc(x.detach()) if x.dtype == torch.int8 else signs_int8(x)
-            lib.binas_conv_depthwise(x.data_ptr(), n, h, w, c, self.weight.data_ptr(), *self.geometry, oh, ow, *tail)
+            x = nhwc(x.detach() if x.dtype == torch.int8 else x.detach().float())  # a float map: signed in the kernel
+            head = [x.data_ptr(), int(x.dtype == torch.float32), n, h, w, c]
+            lib.binas_conv_depthwise(*head, self.weight.data_ptr(), *self.geometry, oh, ow, *tail)
         else:
             x = x.contiguous() if x.dtype == BITS_DTYPE else sign_bits(x, threads)
             head = [x.data_ptr(), n, h, w, c, words(c)]

@@ -322,23 +322,25 @@ void binas_conv_dense_lut(const uint64_t *xb, int64_t N, int64_t H, int64_t W, i
  * a 32-byte run of output lanes is one load at a fixed offset, and _mm256_sign_epi8(w, x) gives w * x with
  * a padded 0 contributing 0; the sums stay in a register across the taps. Otherwise: one output pixel at a
  * time, with +1 = 0x01 and -1 = 0xFF so that x * w = 1 + (int8)(x ^ w) over the taps inside the input. */
-void binas_conv_depthwise(const int8_t *x, int64_t N, int64_t H, int64_t W, int64_t c, const int8_t *w, int64_t kh,
-                          int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                          int64_t OH, int64_t OW, int32_t mode, const float *scale, const float *shift,
-                          const int32_t *thr, void *out, int32_t nthreads) {
+void binas_conv_depthwise(const void *input, int32_t input_float, int64_t N, int64_t H, int64_t W, int64_t c,
+                          const int8_t *w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                          int64_t dh, int64_t dw, int64_t OH, int64_t OW, int32_t mode, const float *scale,
+                          const float *shift, const int32_t *thr, void *out, int32_t nthreads) {
     const int64_t row_len = OW * c, taps = kh * kw, words = (c + 63) / 64;
     const int64_t row_pad = (row_len + 31) / 32 * 32, wp = W + 2 * pw; /* padded output row, input row */
     RowParams params = {NULL, NULL, NULL};
     int8_t *wrow = calloc((size_t)(taps * row_pad), 1); /* each tap's weights, repeated for every output pixel */
     int8_t *tadj = malloc((size_t)row_pad);             /* thresholds clamped to int8 */
     int32_t *colv = malloc((size_t)OW * sizeof(int32_t));
-    int8_t *padded = NULL;
+    int8_t *padded = NULL, *signs = NULL;
+    const int8_t *x = (const int8_t *)input;
     int vector = 0;
 #ifdef __AVX2__
     vector = sw == 1;
 #endif
     if (wrow == NULL || tadj == NULL || colv == NULL || !row_params(&params, OW, c, scale, shift, thr)) goto done;
-    if (vector) { /* zero columns left and right of every row, and a 64-byte tail for the last run */
+    if (vector) { /* zero columns left and right of every row, and a 64-byte tail for the last run; a float
+                   * input is signed on the way in */
         padded = malloc((size_t)(N * H * wp * c + 64));
         if (padded == NULL) goto done;
         memset(padded + N * H * wp * c, 0, 64);
@@ -346,9 +348,17 @@ void binas_conv_depthwise(const int8_t *x, int64_t N, int64_t H, int64_t W, int6
         for (int64_t r = 0; r < N * H; ++r) {
             int8_t *dst = padded + r * wp * c;
             memset(dst, 0, (size_t)(pw * c));
-            memcpy(dst + pw * c, x + r * W * c, (size_t)(W * c));
+            if (input_float)
+                binas_sign_f32((const float *)input + r * W * c, dst + pw * c, W * c);
+            else
+                memcpy(dst + pw * c, x + r * W * c, (size_t)(W * c));
             memset(dst + (pw + W) * c, 0, (size_t)(pw * c));
         }
+    } else if (input_float) {
+        signs = malloc((size_t)(N * H * W * c));
+        if (signs == NULL) goto done;
+        binas_sign_f32((const float *)input, signs, N * H * W * c);
+        x = signs;
     }
     column_taps(colv, OW, kw, sw, pw, dw, W);
     for (int64_t t = 0; t < taps; ++t)
@@ -442,6 +452,7 @@ done:
     free(tadj);
     free(colv);
     free(padded);
+    free(signs);
     free_row_params(&params);
 }
 
