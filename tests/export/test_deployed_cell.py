@@ -82,3 +82,24 @@ def test_a_native_deployment_exports_to_onnx_with_float_concatenations(tmp_path)
     path = export_onnx(deploy(net, engine="native"), tmp_path / "m.onnx", spec.input_size)
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert "ConvInteger" in ops and "Concat" in ops
+
+
+@needs_native
+@pytest.mark.parametrize("kernel", ["one pass", "step by step"])
+def test_nodes_computed_in_their_last_convs_pass_equal_the_trained_cells(kernel, monkeypatch):
+    """C=16: the point-wise convs that end the sep/dil convs compute their node (value + the other op, sign
+    bits into the concatenation, floats only where a later op reads them) in one pass."""
+    if kernel == "step by step":  # a CPU without the one-pass kernel: the same node, one step at a time
+
+        def no_pass(*_args, **_kwargs):
+            raise NotImplementedError
+
+        monkeypatch.setattr(native.NativeConv, "node", no_pass)
+    net, _ = trained_like(BinarizationPolicy.strict(), channels=16)
+    deployed = deploy(net, engine="native")
+    fused = [j for c in deployed.net.cells for j, n in enumerate(c.node_convs) if n is not None]
+    assert fused and any(c.output_bits for c in deployed.net.cells)
+    x = torch.randn(8, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(deployed(x), net(x), atol=1e-4, rtol=1e-4)
+        assert torch.equal(deployed(x), deployed(x))  # pooled buffers and cached signs: nothing leaks across calls

@@ -165,3 +165,36 @@ def test_cli_deploy_with_an_unavailable_engine_is_a_one_line_error(tmp_path, mon
         native.library.cache_clear()
     err = capsys.readouterr().err.strip()
     assert code == EXIT_USAGE and len(err.splitlines()) == 1 and "'native' integer engine" in err
+
+
+def test_a_pooled_buffer_is_reused_only_when_no_tensor_references_it(monkeypatch):
+    monkeypatch.setenv("BINAS_NATIVE_POOL", "1")
+    native.release_pool()
+    a = native.empty((2, 3, 4, 5), torch.float32, channels_last=True)
+    assert a.is_contiguous(memory_format=torch.channels_last)
+    b = native.empty((2, 3, 4, 5), torch.float32, channels_last=True)
+    assert a.data_ptr() != b.data_ptr()  # `a` is alive
+    ptr = a.data_ptr()
+    view = a[:, :, ::2]
+    del a
+    c = native.empty((2, 3, 4, 5), torch.float32, channels_last=True)
+    assert c.data_ptr() != ptr  # a view of `a` still reads it
+    del view
+    d = native.empty((2, 3, 4, 5), torch.float32, channels_last=True)
+    assert d.data_ptr() == ptr  # free again: reused
+    monkeypatch.setenv("BINAS_NATIVE_POOL", "0")
+    del d
+    assert native.empty((2, 3, 4, 5), torch.float32, channels_last=True).data_ptr() != ptr
+    native.release_pool()
+
+
+def test_a_float_map_is_signed_once_for_all_its_consumers_until_it_changes():
+    x = torch.randn(2, 16, 5, 5).contiguous(memory_format=torch.channels_last)
+    native.clear_sign_cache()
+    first = native.sign_bits(x, 1)
+    assert native.sign_bits(x, 1) is first  # shared
+    x.neg_()  # an in-place change (a tensor with a version counter): signed again
+    again = native.sign_bits(x, 1)
+    assert again is not first and torch.equal(native.unpack_bits(again, 16), torch.where(x >= 0, 1.0, -1.0))
+    assert native.sign_bits(x.clone(), 1) is not again  # another tensor with the same values
+    native.clear_sign_cache()

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from binas.export import native
-from binas.export.deployed_cell import deploy_cells
+from binas.export.deployed_cell import deploy_cells, steps
 from binas.export.integer_conv import Engine, IntegerConv2d, default_engine, require_engine
 from binas.export.sign_weight_conv import SignWeightConv2d
 from binas.quant.layers import QuantConv2d
@@ -146,17 +146,6 @@ def _replace(module: nn.Module, prefix: str, kernels: Mapping[str, BinaryKernel]
             _replace(child, path, kernels, engine)
 
 
-def _chain(seq: nn.Sequential) -> list[nn.Module]:
-    """The modules `seq` runs one after the other, through nested `nn.Sequential`s, without `nn.Identity`."""
-    out: list[nn.Module] = []
-    for module in seq:
-        if isinstance(module, nn.Sequential):
-            out.extend(_chain(module))
-        elif not isinstance(module, nn.Identity):
-            out.append(module)
-    return out
-
-
 def _fuse_signs(net: nn.Module) -> int:
     """Make each `IntegerConv2d` whose output goes straight into another one output its sign (the consumer
     needs nothing else); return how many. Only sequential chains are followed: a conv whose output also
@@ -165,7 +154,7 @@ def _fuse_signs(net: nn.Module) -> int:
     for module in net.modules():
         if not isinstance(module, nn.Sequential):
             continue
-        chain = _chain(module)
+        chain = steps(module)
         for producer, consumer in zip(chain, chain[1:]):
             if isinstance(producer, IntegerConv2d) and isinstance(consumer, IntegerConv2d) and not producer.sign_output:
                 producer.output_sign(bits=producer.native_supported() and consumer.prefers_bits())

@@ -5,10 +5,12 @@ value as it is:
 
 * an op without parameters or buffers (max/avg pooling, skip) applied to the same state twice is computed
   once (DARTS-V2's reduction cell pools each input two or three times);
-* with `output_bits` (chosen by `route_sign_bits` for the native engine), the cell's output is the sign bits
-  of the concatenation (`native.concat_sign_bits`) instead of the float concatenation. That is all its
-  consumers read when each is a 1-bit conv: the next cells' preprocessing (a 1x1 1-bit conv, or a
-  `FactorizedReduce` of two). The last cell, whose output is pooled for the classifier, keeps floats.
+* with `output_bits` (chosen by `deploy_cells` for the native engine), the cell's output is the sign bits
+  of the concatenation instead of the float concatenation. That is all its consumers read when each is a
+  1-bit conv: the next cells' preprocessing (a 1x1 1-bit conv, or a `FactorizedReduce` of two). The last
+  cell, whose output is pooled for the classifier, keeps floats;
+* on the native engine, a node whose op ends with a 1x1 1-bit conv is computed in that conv's pass
+  (`DeployedCell`).
 
 `DeployedFactorizedReduce` is a `FactorizedReduce` that also takes sign bits (its offset grids are taken on
 the bits, zero bits padding an odd side: a padded 0 signs to +1, as in the trained network).
@@ -34,8 +36,33 @@ def _stateless_key(op: nn.Module) -> str | None:
     return repr(op)
 
 
+def steps(seq: nn.Sequential) -> list[nn.Module]:
+    """The modules `seq` runs one after the other, through nested `nn.Sequential`s, without `nn.Identity`."""
+    out: list[nn.Module] = []
+    for module in seq:
+        if isinstance(module, nn.Sequential):
+            out.extend(steps(module))
+        elif not isinstance(module, nn.Identity):
+            out.append(module)
+    return out
+
+
+def _node_conv(op: nn.Module) -> tuple[list[nn.Module], IntegerConv2d] | None:
+    """(the steps before, the last conv) of an op whose last conv can compute a whole node (`fuses_nodes`)."""
+    chain = steps(op) if isinstance(op, nn.Sequential) else [op]
+    last = chain[-1] if chain else None
+    if isinstance(last, IntegerConv2d) and last.fuses_nodes():
+        return chain[:-1], last
+    return None
+
+
 class DeployedCell(nn.Module):
-    """An `EvalCell` for inference (module docstring); built from a cell whose convs are already deployed."""
+    """An `EvalCell` for inference (module docstring); built from a cell whose convs are already deployed.
+
+    On the native engine a node whose op ends with a 1x1 1-bit conv is computed by that conv in one pass:
+    its value plus the node's other op (no separate sum), written as floats only when a later op of the
+    cell reads it, and as sign bits straight into the concatenation when the cell outputs bits.
+    """
 
     def __init__(self, cell: EvalCell) -> None:
         super().__init__()
@@ -43,27 +70,66 @@ class DeployedCell(nn.Module):
         self.indices, self.concat, self.multiplier = cell.indices, cell.concat, cell.multiplier
         self.reduction = cell.reduction
         self.keys = [_stateless_key(op) for op in cell.ops]
+        self.node_convs = [_node_conv(op) for op in cell.ops]
         self.output_bits = False
 
+    def _op(self, j: int, states: list[Tensor | None], shared: dict[tuple[str, int], Tensor]) -> tuple[Tensor, bool]:
+        """Op j's output, and whether it is a fresh tensor nobody else holds (may be summed into in place)."""
+        key, x = self.keys[j], states[self.indices[j]]
+        assert x is not None, "a state read by an op is kept as floats"
+        if key is None:
+            return self.ops[j](x), True
+        if (key, self.indices[j]) not in shared:
+            shared[(key, self.indices[j])] = self.ops[j](x)
+        return shared[(key, self.indices[j])], False
+
+    def _fused_node(
+        self, node: int, states: list[Tensor | None], shared: dict[tuple[str, int], Tensor], target: native.NodeTarget
+    ) -> tuple[bool, Tensor | None]:
+        """(done, value) of a node computed by the last conv of one of its ops (class docstring)."""
+        for j, other in ((2 * node + 1, 2 * node), (2 * node, 2 * node + 1)):
+            fusable, x = self.node_convs[j], states[self.indices[j]]
+            if fusable is None or x is None or x.device.type != "cpu":
+                continue
+            addend, owned = self._op(other, states, shared)
+            before, last = fusable
+            for module in before:
+                x = module(x)
+            try:
+                return True, last.node(x, addend, target, in_place=owned)
+            except NotImplementedError:  # no one-pass kernel on this CPU: the same node, step by step
+                value = last(x).add_(addend)
+                if target.cat is not None:
+                    native.pack_sign_bits_into(value, target.cat, target.offset)
+                return True, value
+        return False, None
+
     def forward(self, s0: Tensor, s1: Tensor, drop_prob: float = 0.0) -> Tensor:
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        states: list[Tensor | None] = [self.preprocess0(s0), self.preprocess1(s1)]
         shared: dict[tuple[str, int], Tensor] = {}
+        bits = self.output_bits and not torch.onnx.is_in_onnx_export()
+        fuse = not torch.onnx.is_in_onnx_export()
+        cat, channels = None, int(states[0].shape[1])  # type: ignore[union-attr]
+        if bits:
+            n, _, h, w = states[0].shape  # type: ignore[union-attr]
+            size = ((h + 1) // 2, (w + 1) // 2) if self.reduction else (h, w)
+            cat = native.empty((n, *size, native.words(channels * len(self.concat))), native.BITS_DTYPE).zero_()
+        read = set(self.indices) | (set() if bits else set(self.concat))  # states needed as floats
         for node in range(len(self.ops) // 2):
-            outputs = []
-            for j in (2 * node, 2 * node + 1):
-                key, index = self.keys[j], self.indices[j]
-                if key is None:
-                    outputs.append((self.ops[j](states[index]), True))  # a fresh tensor: may be summed in place
-                    continue
-                if (key, index) not in shared:
-                    shared[(key, index)] = self.ops[j](states[index])
-                outputs.append((shared[(key, index)], False))
-            (a, a_owned), (b, b_owned) = outputs
-            states.append(a.add_(b) if a_owned else b.add_(a) if b_owned else a + b)
-        parts = [states[i] for i in self.concat]
-        if self.output_bits and not torch.onnx.is_in_onnx_export():
-            return native.concat_sign_bits(parts, torch.get_num_threads())
-        return torch.cat(parts, dim=1)
+            index = 2 + node
+            in_cat = bits and index in self.concat
+            offset = self.concat.index(index) * channels if in_cat else 0
+            target = native.NodeTarget(index in read, cat if in_cat else None, offset)
+            done, value = self._fused_node(node, states, shared, target) if fuse else (False, None)
+            if not done:
+                (a, a_owned), (b, b_owned) = (self._op(j, states, shared) for j in (2 * node, 2 * node + 1))
+                value = a.add_(b) if a_owned else b.add_(a) if b_owned else a + b
+                if in_cat:
+                    native.pack_sign_bits_into(value, cat, offset)  # type: ignore[arg-type]
+            states.append(value)
+        if cat is not None:
+            return cat
+        return torch.cat([states[i] for i in self.concat], dim=1)  # type: ignore[misc]
 
 
 class DeployedFactorizedReduce(FactorizedReduce):

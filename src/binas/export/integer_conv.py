@@ -251,6 +251,20 @@ class IntegerConv2d(nn.Module):
         which = "unit" if mode == native.ACC else "out"
         return self._native_conv(which)(x, mode, self.out_scale, self.out_shift, self.out_threshold)
 
+    def fuses_nodes(self) -> bool:
+        """Whether this conv can compute a DARTS cell node in one pass (`node`): native, value output, a 1x1
+        table conv with outputs in 16s, on a machine with the kernels."""
+        return (
+            self.native_supported()
+            and not self.sign_output
+            and native.available()
+            and self._native_conv("out").fuses_nodes()
+        )
+
+    def node(self, x: Tensor, addend: Tensor | None, target: native.NodeTarget, in_place: bool) -> Tensor | None:
+        """This conv's value plus `addend` in one pass, written as `target` says (`native.NativeConv.node`)."""
+        return self._native_conv("out").node(x, self.out_scale, self.out_shift, addend, target, in_place)
+
     def _uses_native(self, x: Tensor) -> bool:
         return (
             x.device.type == "cpu"

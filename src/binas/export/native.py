@@ -125,6 +125,8 @@ def library() -> ctypes.CDLL | None:
     lib.binas_pack_i8.argtypes = [_P, _P, _I64, _I64, _I64, _I32]
     lib.binas_pack_f32_at.argtypes = [_P, _P, _I64, _I64, _I64, _I64, _I32]
     lib.binas_max_pool_f32.argtypes = [_P, *[_I64] * 12, _P, _I32]
+    lib.binas_conv_1x1_node.argtypes = [_P, *[_I64] * 5, _P, *[_I64] * 5, _P, _P, _P, _P, _P, _I64, _I64, _I32]
+    lib.binas_conv_1x1_node.restype = _I32
     lib.binas_conv_dense.argtypes = [_P, _I64, _I64, _I64, _I64, _I64, _P, _I64, *_GEOMETRY, *_TAIL]
     lib.binas_conv_dense_lut.argtypes = lib.binas_conv_dense.argtypes
     lib.binas_conv_depthwise.argtypes = [_P, _I32, _I64, _I64, _I64, _I64, _P, *_GEOMETRY, *_TAIL]
@@ -242,18 +244,13 @@ def sign_bits(x: Tensor, threads: int) -> Tensor:
     return _sign_cache.get(x, compute)
 
 
-def concat_sign_bits(parts: list[Tensor], threads: int) -> Tensor:
-    """The sign bits (N, H, W, words) of ``torch.cat(parts, dim=1)``, without building the float concatenation."""
-    n, _, h, w = parts[0].shape
-    channels = sum(int(p.shape[1]) for p in parts)
-    out = empty((n, h, w, words(channels)), BITS_DTYPE).zero_()
-    offset = 0
-    for part in parts:
-        part = nhwc(part.detach().float())
-        c = int(part.shape[1])
-        _lib().binas_pack_f32_at(part.data_ptr(), out.data_ptr(), n * h * w, c, words(channels), offset, threads)
-        offset += c
-    return out
+def pack_sign_bits_into(part: Tensor, cat: Tensor, offset: int) -> None:
+    """OR the sign bits of the float map `part` into the bits map `cat` from channel `offset` on."""
+    part = nhwc(part.detach().float())
+    n, c, h, w = part.shape
+    _lib().binas_pack_f32_at(
+        part.data_ptr(), cat.data_ptr(), n * h * w, c, int(cat.shape[-1]), offset, torch.get_num_threads()
+    )
 
 
 def max_pool(x: Tensor, kernel: list[int], stride: list[int], padding: list[int]) -> Tensor:
@@ -337,6 +334,68 @@ class NativeConv:
             else:
                 lib.binas_conv_dense(*head, self.weight.data_ptr(), self.cout, *self.geometry, oh, ow, *tail)
         return out
+
+    def fuses_nodes(self) -> bool:
+        """Whether `node` can compute a DARTS node in this conv's pass: a 1x1 table conv, outputs in 16s."""
+        kh, kw, _, _, ph, pw = self.geometry[:6]
+        return not self.depthwise and self.table is not None and kh == kw == 1 and ph == pw == 0 and self.cout % 16 == 0
+
+    def node(
+        self, x: Tensor, scale: Tensor, shift: Tensor, addend: Tensor | None, target: NodeTarget, in_place: bool
+    ) -> Tensor | None:
+        """conv(x) * scale + shift (+ `addend`) in one pass, written as `target` says; the float map (None when
+        not written). `in_place`: write it into `addend` (a buffer nobody else holds). Raises `NotImplementedError`
+        where the kernel has no such pass (no AVX2): the caller then runs the steps one by one."""
+        assert self.table is not None
+        threads = torch.get_num_threads()
+        x = x.contiguous() if x.dtype == BITS_DTYPE else sign_bits(x, threads)
+        n, h, w = x.shape[:3]
+        _, _, sh, sw = self.geometry[:4]
+        oh, ow = _out_size(h, 1, sh, 0, 1), _out_size(w, 1, sw, 0, 1)
+        if addend is not None:
+            addend = nhwc(addend.detach().float())
+            if tuple(addend.shape) != (n, self.cout, oh, ow):
+                raise ValueError(
+                    f"a node addend of shape {tuple(addend.shape)} for a conv output {(n, self.cout, oh, ow)}"
+                )
+        out = None
+        if target.write_value:
+            out = addend if in_place and addend is not None else empty((n, self.cout, oh, ow), torch.float32, True)
+        cat = target.cat
+        done = _lib().binas_conv_1x1_node(
+            x.data_ptr(),
+            n,
+            h,
+            w,
+            self.cin,
+            words(self.cin),
+            self.table.data_ptr(),
+            self.cout,
+            sh,
+            sw,
+            oh,
+            ow,
+            scale.data_ptr(),
+            shift.data_ptr(),
+            addend.data_ptr() if addend is not None else None,
+            out.data_ptr() if out is not None else None,
+            cat.data_ptr() if cat is not None else None,
+            int(cat.shape[-1]) if cat is not None else 0,
+            target.offset,
+            threads,
+        )
+        if not done:
+            raise NotImplementedError("no one-pass node kernel on this CPU")
+        return out
+
+
+class NodeTarget:
+    """Where a cell node's value goes when its last conv computes it (`NativeConv.node`): the float map
+    (`write_value`), and/or its sign bits into the cell's concatenation `cat` (N, H, W, words) from channel
+    `offset` on."""
+
+    def __init__(self, write_value: bool, cat: Tensor | None = None, offset: int = 0) -> None:
+        self.write_value, self.cat, self.offset = write_value, cat, offset
 
 
 def _bits_last(signs: Tensor) -> Tensor:

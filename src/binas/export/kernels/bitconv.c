@@ -233,6 +233,16 @@ done:
     free_row_params(&params);
 }
 
+/* The extra outputs of a conv that ends a DARTS cell node (value mode): an addend (the node's other op;
+ * may be the output buffer itself), and the sign bits of the values ORed into the cell's concatenation
+ * (N, OH, OW, cat_words) from channel cat_offset on. Either may be absent (NULL); out may be NULL too when
+ * only the sign bits are needed. */
+typedef struct {
+    const float *addend;
+    uint64_t *cat;
+    int64_t cat_words, cat_offset;
+} NodeOut;
+
 #ifdef __AVX2__
 /* The common case in one pass, accumulators in registers: a 1x1 conv without padding (point-wise convs,
  * FactorizedReduce's halves) by byte tables, cout a multiple of 16. (Nibble tables, 16x smaller, measured
@@ -241,12 +251,12 @@ done:
 static void dense_1x1_tables(const uint64_t *xb, int64_t N, int64_t H, int64_t W, int64_t cin, int64_t words,
                              const uint8_t *lut, int64_t cout, int64_t sh, int64_t sw, int64_t OH, int64_t OW,
                              int32_t mode, const float *scale, const float *shift, const int32_t *thr,
-                             void *out, int32_t nthreads) {
+                             void *out, const NodeOut *node, int32_t nthreads) {
     const int64_t lookups = (cin + 7) / 8, out_words = (cout + 63) / 64;
     int16_t lim[MAX_CHANNELS];
     float a[MAX_CHANNELS], b[MAX_CHANNELS];
     for (int64_t o = 0; o < cout; ++o) {
-        int64_t d = (int64_t)cin - thr[o]; /* floor division by 2, clamped to the int16 range */
+        int64_t d = (int64_t)cin - (thr != NULL ? thr[o] : 0); /* floor division by 2, clamped to int16 */
         d = d >= 0 ? d / 2 : -((-d + 1) / 2);
         lim[o] = (int16_t)(d < -32768 ? -32768 : d > 32767 ? 32767 : d);
         a[o] = (float)cin * scale[o] + shift[o];
@@ -273,11 +283,27 @@ static void dense_1x1_tables(const uint64_t *xb, int64_t N, int64_t H, int64_t W
                     c0 = _mm256_add_epi16(c0, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(rows[k] + o))));
                 const __m256i cnt = _mm256_add_epi16(c0, c1);
                 if (mode == MODE_VALUE) {
-                    float *dst = (float *)out + pixel * cout + o;
+                    const int64_t at = pixel * cout + o;
                     const __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(cnt)));
                     const __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(cnt, 1)));
-                    _mm256_storeu_ps(dst, _mm256_fmadd_ps(_mm256_loadu_ps(b + o), lo, _mm256_loadu_ps(a + o)));
-                    _mm256_storeu_ps(dst + 8, _mm256_fmadd_ps(_mm256_loadu_ps(b + o + 8), hi, _mm256_loadu_ps(a + o + 8)));
+                    __m256 v0 = _mm256_fmadd_ps(_mm256_loadu_ps(b + o), lo, _mm256_loadu_ps(a + o));
+                    __m256 v1 = _mm256_fmadd_ps(_mm256_loadu_ps(b + o + 8), hi, _mm256_loadu_ps(a + o + 8));
+                    if (node != NULL && node->addend != NULL) {
+                        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(node->addend + at));
+                        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(node->addend + at + 8));
+                    }
+                    if (out != NULL) {
+                        _mm256_storeu_ps((float *)out + at, v0);
+                        _mm256_storeu_ps((float *)out + at + 8, v1);
+                    }
+                    if (node != NULL && node->cat != NULL) { /* 16 channels never straddle a word: offsets are
+                                                               * multiples of 16 (binas.export.native checks) */
+                        const __m256 zero = _mm256_setzero_ps();
+                        const uint64_t m = (uint64_t)_mm256_movemask_ps(_mm256_cmp_ps(v0, zero, _CMP_NGE_UQ)) |
+                                           (uint64_t)_mm256_movemask_ps(_mm256_cmp_ps(v1, zero, _CMP_NGE_UQ)) << 8;
+                        const int64_t bit = node->cat_offset + o;
+                        node->cat[pixel * node->cat_words + (bit >> 6)] |= m << (bit & 63);
+                    }
                     continue;
                 }
                 const __m256i neg16 = _mm256_cmpgt_epi16(cnt, _mm256_loadu_si256((const __m256i *)(lim + o)));
@@ -307,12 +333,34 @@ void binas_conv_dense_lut(const uint64_t *xb, int64_t N, int64_t H, int64_t W, i
                           const float *scale, const float *shift, const int32_t *thr, void *out, int32_t nthreads) {
 #ifdef __AVX2__
     if (kh == 1 && kw == 1 && ph == 0 && pw == 0 && cout % 16 == 0 && mode != MODE_ACC) {
-        dense_1x1_tables(xb, N, H, W, cin, words, lut, cout, sh, sw, OH, OW, mode, scale, shift, thr, out, nthreads);
+        dense_1x1_tables(xb, N, H, W, cin, words, lut, cout, sh, sw, OH, OW, mode, scale, shift, thr, out, NULL,
+                         nthreads);
         return;
     }
 #endif
     conv_dense(xb, N, H, W, cin, words, NULL, lut, cout, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, mode, scale, shift,
                thr, out, nthreads);
+}
+
+/* A 1x1 conv by byte tables (cout a multiple of 16, AVX2) that ends a DARTS cell node: value + addend, written
+ * to `out` (NULL: not written) and/or as sign bits into the cell's concatenation (see NodeOut). Returns 0 where
+ * this path does not exist (no AVX2), so that the caller computes the node the unfused way. */
+int32_t binas_conv_1x1_node(const uint64_t *xb, int64_t N, int64_t H, int64_t W, int64_t cin, int64_t words,
+                            const uint8_t *lut, int64_t cout, int64_t sh, int64_t sw, int64_t OH, int64_t OW,
+                            const float *scale, const float *shift, const float *addend, float *out, uint64_t *cat,
+                            int64_t cat_words, int64_t cat_offset, int32_t nthreads) {
+#ifdef __AVX2__
+    const NodeOut node = {addend, cat, cat_words, cat_offset};
+    if (cout % 16 != 0 || cat_offset % 16 != 0) return 0;
+    dense_1x1_tables(xb, N, H, W, cin, words, lut, cout, sh, sw, OH, OW, MODE_VALUE, scale, shift, NULL, out, &node,
+                     nthreads);
+    return 1;
+#else
+    (void)xb, (void)N, (void)H, (void)W, (void)cin, (void)words, (void)lut, (void)cout, (void)sh, (void)sw;
+    (void)OH, (void)OW, (void)scale, (void)shift, (void)addend, (void)out, (void)cat, (void)cat_words;
+    (void)cat_offset, (void)nthreads;
+    return 0;
+#endif
 }
 
 /* Depth-wise conv on int8 signs. x: (N, H, W, C); w: (KH * KW, C) int8 +-1; at most 63 taps (int8 sums).
