@@ -192,8 +192,7 @@ class NativeMaxPool2d(nn.Module):
 
     def __init__(self, pool: nn.MaxPool2d) -> None:
         super().__init__()
-        self.pool = pool
-        self.args = [pair(v) for v in (pool.kernel_size, pool.stride, pool.padding)]
+        self.kernel_size, self.stride, self.padding = (pair(v) for v in (pool.kernel_size, pool.stride, pool.padding))
 
     @staticmethod
     def supports(pool: nn.Module) -> bool:
@@ -206,9 +205,8 @@ class NativeMaxPool2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.device.type != "cpu" or x.dtype != torch.float32 or torch.onnx.is_in_onnx_export():
-            return self.pool(x)
-        return native.max_pool(x, *self.args)
+            return nn.functional.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return native.max_pool(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:
-        kernel, stride, padding = self.args
-        return f"kernel_size={kernel}, stride={stride}, padding={padding}, native"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, native"

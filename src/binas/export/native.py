@@ -129,7 +129,7 @@ def library() -> ctypes.CDLL | None:
     lib.binas_conv_1x1_node.restype = _I32
     lib.binas_conv_dense.argtypes = [_P, _I64, _I64, _I64, _I64, _I64, _P, _I64, *_GEOMETRY, *_TAIL]
     lib.binas_conv_dense_lut.argtypes = lib.binas_conv_dense.argtypes
-    lib.binas_conv_depthwise.argtypes = [_P, _I32, _I64, _I64, _I64, _I64, _P, *_GEOMETRY, *_TAIL]
+    lib.binas_conv_depthwise.argtypes = [_P, _I32, _P, _I64, _I64, _I64, _I64, _P, *_GEOMETRY, *_TAIL]
     for fn in (lib.binas_pack_f32, lib.binas_pack_i8, lib.binas_pack_f32_at):
         fn.restype = None
     lib.binas_conv_dense.restype = lib.binas_max_pool_f32.restype = None
@@ -324,7 +324,8 @@ class NativeConv:
             if x.dtype == BITS_DTYPE:  # bits (producers send them to dense convs only; correct anyway)
                 x = unpack_bits(x, c)
             x = nhwc(x.detach() if x.dtype == torch.int8 else x.detach().float())  # a float map: signed in the kernel
-            head = [x.data_ptr(), int(x.dtype == torch.float32), n, h, w, c]
+            padded = empty((n * h * (w + 2 * pw) * c + 64,), torch.int8)  # the kernel's zero-padded rows
+            head = [x.data_ptr(), int(x.dtype == torch.float32), padded.data_ptr(), n, h, w, c]
             lib.binas_conv_depthwise(*head, self.weight.data_ptr(), *self.geometry, oh, ow, *tail)
         else:
             x = x.contiguous() if x.dtype == BITS_DTYPE else sign_bits(x, threads)

@@ -366,12 +366,13 @@ int32_t binas_conv_1x1_node(const uint64_t *xb, int64_t N, int64_t H, int64_t W,
 /* Depth-wise conv on int8 signs. x: (N, H, W, C); w: (KH * KW, C) int8 +-1; at most 63 taps (int8 sums).
  * Each output row is summed into int8 lanes, then written from the exact sums with the per-channel
  * parameters repeated along the row (`RowParams`, thresholds clamped to int8: |sum| <= 63).
- * AVX2, stride 1 along the width: the input is copied once with zero columns around each row, so a tap of
+ * AVX2, stride 1 along the width: the input is copied once with zero columns around each row (into
+ * `workspace` when given: N * H * (W + 2 pw) * C + 64 bytes, else a buffer of its own), so a tap of
  * a 32-byte run of output lanes is one load at a fixed offset, and _mm256_sign_epi8(w, x) gives w * x with
  * a padded 0 contributing 0; the sums stay in a register across the taps. Otherwise: one output pixel at a
  * time, with +1 = 0x01 and -1 = 0xFF so that x * w = 1 + (int8)(x ^ w) over the taps inside the input. */
-void binas_conv_depthwise(const void *input, int32_t input_float, int64_t N, int64_t H, int64_t W, int64_t c,
-                          const int8_t *w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+void binas_conv_depthwise(const void *input, int32_t input_float, int8_t *workspace, int64_t N, int64_t H,
+                          int64_t W, int64_t c, const int8_t *w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                           int64_t dh, int64_t dw, int64_t OH, int64_t OW, int32_t mode, const float *scale,
                           const float *shift, const int32_t *thr, void *out, int32_t nthreads) {
     const int64_t row_len = OW * c, taps = kh * kw, words = (c + 63) / 64;
@@ -389,7 +390,7 @@ void binas_conv_depthwise(const void *input, int32_t input_float, int64_t N, int
     if (wrow == NULL || tadj == NULL || colv == NULL || !row_params(&params, OW, c, scale, shift, thr)) goto done;
     if (vector) { /* zero columns left and right of every row, and a 64-byte tail for the last run; a float
                    * input is signed on the way in */
-        padded = malloc((size_t)(N * H * wp * c + 64));
+        padded = workspace != NULL ? workspace : malloc((size_t)(N * H * wp * c + 64));
         if (padded == NULL) goto done;
         memset(padded + N * H * wp * c, 0, 64);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
@@ -499,7 +500,7 @@ done:
     free(wrow);
     free(tadj);
     free(colv);
-    free(padded);
+    if (padded != workspace) free(padded);
     free(signs);
     free_row_params(&params);
 }
