@@ -433,14 +433,30 @@ void binas_conv_depthwise(const void *input, int32_t input_float, int8_t *worksp
             /* sign bits straight from the register when a 32-byte run holds whole pixels or whole words */
             const int bits_direct = mode == MODE_BITS && (32 % c == 0 || c % 32 == 0) && row_len % 32 == 0;
             uint64_t *bits_out = (uint64_t *)out + row * OW * words;
+            const int64_t step = dw * c;
             for (int64_t b = 0; b < row_len; b += 32) {
-                __m256i acc = _mm256_setzero_si256();
-                for (int64_t r = 0; r < used; ++r)
-                    for (int64_t j = 0; j < kw; ++j) {
-                        const __m256i xv = _mm256_loadu_si256((const __m256i *)(rows[r] + j * dw * c + b));
-                        const __m256i wv = _mm256_loadu_si256((const __m256i *)(wts[r] + j * row_pad + b));
+                __m256i acc = _mm256_setzero_si256(), acc2 = _mm256_setzero_si256();
+                for (int64_t r = 0; r < used; ++r) {
+                    const int8_t *xr = rows[r] + b, *wr = wts[r] + b;
+                    int64_t j = 0;
+                    for (; j + 3 <= kw; j += 3) { /* 3x3 kernels: one unrolled row of taps, two sum chains */
+                        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xr + j * step));
+                        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xr + (j + 1) * step));
+                        const __m256i x2 = _mm256_loadu_si256((const __m256i *)(xr + (j + 2) * step));
+                        acc = _mm256_add_epi8(
+                            acc, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(wr + j * row_pad)), x0));
+                        acc2 = _mm256_add_epi8(
+                            acc2, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(wr + (j + 1) * row_pad)), x1));
+                        acc = _mm256_add_epi8(
+                            acc, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(wr + (j + 2) * row_pad)), x2));
+                    }
+                    for (; j < kw; ++j) {
+                        const __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + j * step));
+                        const __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + j * row_pad));
                         acc = _mm256_add_epi8(acc, _mm256_sign_epi8(wv, xv));
                     }
+                }
+                acc = _mm256_add_epi8(acc, acc2);
                 if (!bits_direct) {
                     _mm256_storeu_si256((__m256i *)(s + b), acc);
                     continue;
