@@ -198,3 +198,30 @@ def test_a_float_map_is_signed_once_for_all_its_consumers_until_it_changes():
     assert again is not first and torch.equal(native.unpack_bits(again, 16), torch.where(x >= 0, 1.0, -1.0))
     assert native.sign_bits(x.clone(), 1) is not again  # another tensor with the same values
     native.clear_sign_cache()
+
+
+def test_pooled_buffers_serve_calls_in_and_out_of_inference_mode():
+    from binas.quant.policy import BinarizationPolicy
+    from tests.export.test_deploy import trained_like
+
+    net, _ = trained_like(BinarizationPolicy.strict(), channels=16)
+    deployed = deploy(net, engine="native")
+    x = torch.randn(4, 3, 8, 8)
+    with torch.inference_mode():
+        first = deployed(x)
+    with torch.no_grad():
+        torch.testing.assert_close(deployed(x), first)  # buffers first made in inference mode, changed in place
+    with torch.inference_mode():
+        torch.testing.assert_close(deployed(x), first)
+
+
+def test_cli_engine_choices_are_the_engines():
+    import argparse
+
+    from binas.cli import deploy as cli_deploy
+    from binas.export.integer_conv import ENGINES
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    cli_deploy.add_parser(sub)
+    (action,) = [a for a in sub.choices["deploy"]._actions if "--engine" in a.option_strings]
+    assert tuple(action.choices) == ENGINES

@@ -170,7 +170,9 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool = Fals
     if _use_count is None or os.environ.get("BINAS_NATIVE_POOL", "1") == "0":
         return new()
     key = (tuple(int(d) for d in shape), dtype, channels_last)
-    with _POOL_LOCK:
+    # normal tensors even under `torch.inference_mode` (a buffer serves calls in and out of it, and an
+    # inference tensor may not be changed in place outside it)
+    with _POOL_LOCK, torch.inference_mode(False):
         buffers = _POOL.setdefault(key, [])
         for buffer in buffers:
             if _use_count(buffer.untyped_storage()._cdata) == 2:  # the pool's tensor and this storage object
