@@ -103,3 +103,24 @@ def test_nodes_computed_in_their_last_convs_pass_equal_the_trained_cells(kernel,
     with torch.no_grad():
         torch.testing.assert_close(deployed(x), net(x), atol=1e-4, rtol=1e-4)
         assert torch.equal(deployed(x), deployed(x))  # pooled buffers and cached signs: nothing leaks across calls
+
+
+@needs_native
+def test_a_cell_input_read_only_by_1bit_convs_is_produced_as_signs():
+    """DARTS-V2's normal cell reads its second input only with sep convs: its preprocessing conv writes
+    signs, not floats; the first input also feeds skips (floats), and the reduction cell's inputs feed pools."""
+    from binas.export.deployed_cell import steps
+
+    net, _ = trained_like(BinarizationPolicy.strict(), channels=16)
+    deployed = deploy(net, engine="native")
+    for cell in deployed.net.cells:
+        pre0 = cell.preprocess0
+        last0 = steps(pre0)[-1] if isinstance(pre0, nn.Sequential) else None
+        assert steps(cell.preprocess1)[-1].sign_output == (not cell.reduction)
+        assert not getattr(last0, "sign_output", False)
+    assert not any(
+        steps(c.preprocess1)[-1].sign_output for c in deploy(net, engine="native", fuse_signs=False).net.cells
+    )
+    x = torch.randn(8, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(deployed(x), net(x), atol=1e-4, rtol=1e-4)

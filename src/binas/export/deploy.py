@@ -200,14 +200,15 @@ def deploy(
         engine: the integer engine of the 1-bit x 1-bit convs (default: `default_engine()`).
         kernels: binary kernels by conv name to use instead of the convs' latent weights (the packed file's
             signs and scales, so loading it never builds float kernels).
-        fuse_signs: a 1-bit conv feeding only another one outputs the sign its consumer needs (uint8, in
-            the kernel) instead of a float map (`IntegerConv2d.output_sign`).
+        fuse_signs: a 1-bit conv feeding only 1-bit convs outputs the sign they need (in the kernel) instead of
+            a float map (`IntegerConv2d.output_sign`): within a chain of convs, and between DARTS cells
+            (`binas.export.deployed_cell.deploy_cells`).
     """
     engine = require_engine(engine or default_engine())
     net = copy.deepcopy(model).cpu().eval()
     _replace(net, "", kernels or {}, engine)
     if fuse_signs:
         _fuse_signs(net)
-    deploy_cells(net, native_pooling=engine == "native")
+    deploy_cells(net, native_pooling=engine == "native", pass_signs=fuse_signs)
     net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return DeployedNetwork(net, engine).eval().requires_grad_(False)

@@ -158,10 +158,43 @@ def _reads_bits(module: nn.Module) -> bool:
     return isinstance(module, IntegerConv2d) and module.prefers_bits()
 
 
-def deploy_cells(net: nn.Module, native_pooling: bool) -> int:
+def _first_conv(op: nn.Module) -> IntegerConv2d | None:
+    chain = steps(op) if isinstance(op, nn.Sequential) else [op]
+    first = chain[0] if chain else None
+    return first if isinstance(first, IntegerConv2d) and first.native_supported() else None
+
+
+def _sign_only_inputs(cell: DeployedCell) -> None:
+    """A cell input (preprocessed state) read only by ops that start with a native 1-bit conv is produced as
+    signs (int8, or bits when every reader is dense) by its preprocessing conv: no float map is written."""
+    for index, pre in ((0, cell.preprocess0), (1, cell.preprocess1)):
+        readers = [_first_conv(op) for op, i in zip(cell.ops, cell.indices) if i == index]
+        chain = steps(pre) if isinstance(pre, nn.Sequential) else []
+        last = chain[-1] if chain else None
+        if not readers or any(r is None for r in readers) or index in cell.concat:
+            continue
+        if isinstance(last, IntegerConv2d) and last.native_supported() and not last.sign_output:
+            last.output_sign(bits=all(r.prefers_bits() for r in readers))  # type: ignore[union-attr]
+
+
+def _route_bits(cells: list[DeployedCell]) -> int:
+    """Let each cell whose consumers (the next cell's preprocess1, the one after's preprocess0) all read sign
+    bits output the bits of its concatenation; how many do. The last cell's output is pooled (floats); an
+    auxiliary head only runs in training."""
+    routed = 0
+    for i, cell in enumerate(cells):
+        consumers = [c.preprocess1 for c in cells[i + 1 : i + 2]] + [c.preprocess0 for c in cells[i + 2 : i + 3]]
+        if consumers and all(_reads_bits(c) for c in consumers):
+            cell.output_bits = True
+            routed += 1
+    return routed
+
+
+def deploy_cells(net: nn.Module, native_pooling: bool, pass_signs: bool = True) -> int:
     """Swap every `EvalCell` of each `Network` in `net` for a `DeployedCell` (and its `FactorizedReduce`s for
-    `DeployedFactorizedReduce`s; with `native_pooling`, max pools for `NativeMaxPool2d`s), then route sign
-    bits between cells where every consumer reads bits. Returns how many cells output bits."""
+    `DeployedFactorizedReduce`s; with `native_pooling`, max pools for `NativeMaxPool2d`s). With `pass_signs`,
+    cell inputs read only by 1-bit convs are produced as signs and cells hand sign bits to the next cells
+    where every consumer reads bits. Returns how many cells output bits."""
     for module in list(net.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, FactorizedReduce) and not isinstance(child, DeployedFactorizedReduce):
@@ -175,15 +208,10 @@ def deploy_cells(net: nn.Module, native_pooling: bool) -> int:
             if isinstance(cell, EvalCell):
                 cells[i] = DeployedCell(cell)
         deployed = [c for c in cells if isinstance(c, DeployedCell)]
-        if len(deployed) != len(cells):
-            continue
-        for i, cell in enumerate(deployed):
-            consumers = [c.preprocess1 for c in deployed[i + 1 : i + 2]]
-            consumers += [c.preprocess0 for c in deployed[i + 2 : i + 3]]
-            # the last cell's output is pooled (floats); an auxiliary head only runs in training
-            if consumers and all(_reads_bits(c) for c in consumers):
-                cell.output_bits = True
-                routed += 1
+        if pass_signs and len(deployed) == len(cells):
+            for cell in deployed:
+                _sign_only_inputs(cell)
+            routed += _route_bits(deployed)
     return routed
 
 
