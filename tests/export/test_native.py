@@ -188,6 +188,20 @@ def test_a_pooled_buffer_is_reused_only_when_no_tensor_references_it(monkeypatch
     native.release_pool()
 
 
+def test_the_pool_holds_at_most_its_byte_budget(monkeypatch):
+    monkeypatch.setenv("BINAS_NATIVE_POOL", "1")
+    monkeypatch.setenv("BINAS_NATIVE_POOL_MB", "1")  # room for one 0.5 MiB buffer, not a 1 MiB one
+    native.release_pool()
+    kept = native.empty((2**17,), torch.float32)  # 0.5 MiB: pooled
+    ptr = kept.data_ptr()
+    del kept
+    assert native.empty((2**17,), torch.float32).data_ptr() == ptr
+    assert native.empty((2**17,), torch.float32)._base is not None  # a pooled buffer is handed out as a view
+    big = native.empty((2**18,), torch.float32)  # 1 MiB: over the budget, a plain tensor
+    assert big._base is None
+    native.release_pool()
+
+
 def test_a_float_map_is_signed_once_for_all_its_consumers_until_it_changes():
     x = torch.randn(2, 16, 5, 5).contiguous(memory_format=torch.channels_last)
     native.clear_sign_cache()

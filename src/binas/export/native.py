@@ -154,6 +154,8 @@ def _lib() -> ctypes.CDLL:
 _POOL: dict[tuple[tuple[int, ...], torch.dtype, bool], list[Tensor]] = {}
 _POOL_LOCK = threading.Lock()
 _POOL_PER_SHAPE = 16
+#: Bytes the pool may hold in all (``BINAS_NATIVE_POOL_MB``, default 1024): beyond, buffers are not kept.
+_POOL_BYTES = [0]
 _use_count = getattr(torch._C, "_storage_Use_Count", None)  # PyTorch's count of tensors on a storage
 
 
@@ -178,8 +180,11 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool = Fals
             if _use_count(buffer.untyped_storage()._cdata) == 2:  # the pool's tensor and this storage object
                 return buffer.as_strided(buffer.size(), buffer.stride())
         buffer = new()
-        if len(buffers) < _POOL_PER_SHAPE:
+        size = buffer.numel() * buffer.element_size()
+        limit = int(float(os.environ.get("BINAS_NATIVE_POOL_MB", "1024")) * 2**20)
+        if len(buffers) < _POOL_PER_SHAPE and _POOL_BYTES[0] + size <= limit:
             buffers.append(buffer)
+            _POOL_BYTES[0] += size
             return buffer.as_strided(buffer.size(), buffer.stride())
         return buffer
 
@@ -188,6 +193,7 @@ def release_pool() -> None:
     """Drop the pooled buffers (memory in use stays with the tensors that hold it)."""
     with _POOL_LOCK:
         _POOL.clear()
+        _POOL_BYTES[0] = 0
 
 
 def words(channels: int) -> int:
