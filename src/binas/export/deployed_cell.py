@@ -1,7 +1,7 @@
 """Cells of a deployed DARTS network: the same sums and concatenations, computed with less float traffic.
 
-`DeployedCell` computes what `binas.nets.EvalCell` computes in eval mode, with two changes that leave every
-value as it is:
+`DeployedCell` computes what `binas.nets.EvalCell` computes in eval mode, with changes that leave every
+value as it is (sums rounded once, as in the cell):
 
 * an op without parameters or buffers (max/avg pooling, skip) applied to the same state twice is computed
   once (DARTS-V2's reduction cell pools each input two or three times);
@@ -10,7 +10,7 @@ value as it is:
   1-bit conv: the next cells' preprocessing (a 1x1 1-bit conv, or a `FactorizedReduce` of two). The last
   cell, whose output is pooled for the classifier, keeps floats;
 * on the native engine, a node whose op ends with a 1x1 1-bit conv is computed in that conv's pass
-  (`DeployedCell`).
+  (`DeployedCell`), and a cell input read only by 1-bit convs is produced as signs (`_sign_only_inputs`).
 
 `DeployedFactorizedReduce` is a `FactorizedReduce` that also takes sign bits (its offset grids are taken on
 the bits, zero bits padding an odd side: a padded 0 signs to +1, as in the trained network).

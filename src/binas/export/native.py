@@ -41,7 +41,7 @@ MAX_CHANNELS = 4096  # the kernels' per-pixel buffers (kernels/bitconv.c)
 MAX_ROW = 32768  # output width x channels: the kernels' per-row buffers
 MAX_DEPTHWISE_TAPS = 63  # int8 sums in the depth-wise kernel
 #: A dense conv uses byte tables (taps x input bytes x 256 x outputs) up to this size, XNOR-popcount above it
-#: (measured: tables 2-3x faster than popcount up to 256 KiB on an AVX2 CPU; benchmarks/results).
+#: (`benchmarks/native_kernels.py`, AVX2: tables 1.6-2.5x faster for 16-128 input channels, even at 256).
 MAX_TABLE_BYTES = 256 * 1024
 _FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c99")
 
@@ -308,10 +308,6 @@ class NativeConv:
         if max(cout, cin_per_group * groups) > MAX_CHANNELS:
             return False
         return groups == 1 or (groups == cout and cin_per_group == 1 and kh * kw <= MAX_DEPTHWISE_TAPS)
-
-    def wants_bits(self) -> bool:
-        """Whether the conv's preferred input is sign bits (dense) rather than int8 signs (depth-wise)."""
-        return not self.depthwise
 
     def __call__(self, x: Tensor, mode: int, scale: Tensor, shift: Tensor, threshold: Tensor) -> Tensor:
         lib, threads = _lib(), torch.get_num_threads()
