@@ -239,3 +239,12 @@ def test_cli_engine_choices_are_the_engines():
     cli_deploy.add_parser(sub)
     (action,) = [a for a in sub.choices["deploy"]._actions if "--engine" in a.option_strings]
     assert tuple(action.choices) == ENGINES
+
+
+def test_rows_wider_than_the_kernels_buffers_run_on_the_reference_path():
+    signs, _ = _case(16, 16, 1, 1, 4)
+    x = torch.randn(1, 16, 2, native.MAX_ROW // 16 + 5).contiguous(memory_format=torch.channels_last)
+    conv = IntegerConv2d(signs, torch.ones(16), torch.zeros(16), engine="native")
+    exact = _exact(x, signs, 1, 0, 1, 1)
+    for given in (x, native.sign_bits(x, 1)):  # floats, and the bits a producer may have handed over
+        assert torch.equal(conv.accumulate(given).double(), exact)

@@ -266,11 +266,12 @@ class IntegerConv2d(nn.Module):
         return self._native_conv("out").node(x, self.out_scale, self.out_shift, addend, target, in_place)
 
     def _uses_native(self, x: Tensor) -> bool:
+        width = x.shape[2] if x.dtype == native.BITS_DTYPE else x.shape[-1]  # bits: (N, H, W, words)
         return (
             x.device.type == "cpu"
             and self.native_supported()
             and native.available()
-            and (x.dtype == native.BITS_DTYPE or x.shape[-1] * self.out_channels <= native.MAX_ROW)
+            and width * self.out_channels <= native.MAX_ROW  # the kernels' row buffers (else: reference)
         )
 
     def _prepacked(self, which: str) -> Tensor:
