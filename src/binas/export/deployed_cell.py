@@ -47,9 +47,14 @@ def steps(seq: nn.Sequential) -> list[nn.Module]:
     return out
 
 
+def _op_steps(op: nn.Module) -> list[nn.Module]:
+    """The modules an op runs one after the other (itself, unless it is an `nn.Sequential`)."""
+    return steps(op) if isinstance(op, nn.Sequential) else [op]
+
+
 def _node_conv(op: nn.Module) -> tuple[list[nn.Module], IntegerConv2d] | None:
     """(the steps before, the last conv) of an op whose last conv can compute a whole node (`fuses_nodes`)."""
-    chain = steps(op) if isinstance(op, nn.Sequential) else [op]
+    chain = _op_steps(op)
     last = chain[-1] if chain else None
     if isinstance(last, IntegerConv2d) and last.fuses_nodes():
         return chain[:-1], last
@@ -159,7 +164,7 @@ def _reads_bits(module: nn.Module) -> bool:
 
 
 def _first_conv(op: nn.Module) -> IntegerConv2d | None:
-    chain = steps(op) if isinstance(op, nn.Sequential) else [op]
+    chain = _op_steps(op)
     first = chain[0] if chain else None
     return first if isinstance(first, IntegerConv2d) and first.native_supported() else None
 
