@@ -248,3 +248,15 @@ def test_rows_wider_than_the_kernels_buffers_run_on_the_reference_path():
     exact = _exact(x, signs, 1, 0, 1, 1)
     for given in (x, native.sign_bits(x, 1)):  # floats, and the bits a producer may have handed over
         assert torch.equal(conv.accumulate(given).double(), exact)
+
+
+def test_a_damaged_cached_build_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("BINAS_KERNEL_CACHE", str(tmp_path))
+    path = native.build()
+    path.write_bytes(b"not a shared library")
+    native.library.cache_clear()
+    try:
+        assert native.library() is not None and path.read_bytes() != b"not a shared library"
+    finally:
+        monkeypatch.undo()
+        native.library.cache_clear()

@@ -115,7 +115,11 @@ def library() -> ctypes.CDLL | None:
         return None
     try:
         path = build()
-        lib = ctypes.CDLL(str(path)) if path is not None else None
+        try:
+            lib = ctypes.CDLL(str(path)) if path is not None else None
+        except OSError:  # a damaged cached build (e.g. truncated): build it again, once
+            path = build(force=True)
+            lib = ctypes.CDLL(str(path)) if path is not None else None
     except OSError as error:  # a cache the user cannot write, a library the loader rejects
         log.debug("native kernels unavailable: %s", error)
         return None
